@@ -1,0 +1,61 @@
+// Tiny C shim for Linux calls that Swift's Glibc module does not import:
+// ptrace (variadic, <sys/ptrace.h> not in the umbrella), process_vm_readv/writev (_GNU_SOURCE),
+// the wait-status macros, and raw syscalls for kernel module loading.
+#ifndef CLINUXSHIM_H
+#define CLINUXSHIM_H
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <stdint.h>
+
+enum {
+    CLS_PTRACE_PEEKDATA = 2,
+    CLS_PTRACE_POKEDATA = 5,
+    CLS_PTRACE_CONT = 7,
+    CLS_PTRACE_SINGLESTEP = 9,
+    CLS_PTRACE_GETREGS = 12,
+    CLS_PTRACE_SETREGS = 13,
+    CLS_PTRACE_DETACH = 17,
+    CLS_PTRACE_SETOPTIONS = 0x4200,
+    CLS_PTRACE_GETEVENTMSG = 0x4201,
+    CLS_PTRACE_GETSIGINFO = 0x4202,
+    CLS_PTRACE_SEIZE = 0x4206,
+    CLS_PTRACE_INTERRUPT = 0x4207,
+    CLS_PTRACE_LISTEN = 0x4208,
+    CLS_PTRACE_O_TRACECLONE = 0x8,
+    CLS_PTRACE_O_TRACEEXEC = 0x10,
+    CLS_PTRACE_O_TRACEEXIT = 0x40,
+    CLS_PTRACE_EVENT_CLONE = 3,
+    CLS_PTRACE_EVENT_EXEC = 4,
+    CLS_PTRACE_EVENT_EXIT = 6,
+    CLS_PTRACE_EVENT_STOP = 128,
+};
+
+/// ptrace(2) with a fixed (non-variadic) signature. Returns -1 and sets errno on failure.
+long cls_ptrace(int request, pid_t pid, void *addr, void *data);
+/// process_vm_readv(2) / process_vm_writev(2).
+ssize_t cls_process_vm_readv(pid_t pid, const struct iovec *local, unsigned long liovcnt,
+                             const struct iovec *remote, unsigned long riovcnt, unsigned long flags);
+ssize_t cls_process_vm_writev(pid_t pid, const struct iovec *local, unsigned long liovcnt,
+                              const struct iovec *remote, unsigned long riovcnt, unsigned long flags);
+
+/// Wait-status decoding (the W* macros of <sys/wait.h>).
+int cls_wifexited(int status);
+int cls_wexitstatus(int status);
+int cls_wifsignaled(int status);
+int cls_wtermsig(int status);
+int cls_wifstopped(int status);
+int cls_wstopsig(int status);
+/// The ptrace event number of a stop (status >> 16), 0 if none.
+int cls_wptrace_event(int status);
+
+/// finit_module(2) and delete_module(2) (no glibc wrappers).
+long cls_finit_module(int fd, const char *params, int flags);
+long cls_delete_module(const char *name, unsigned int flags);
+/// memfd_create(2).
+int cls_memfd_create(const char *name, unsigned int flags);
+/// gettid(2).
+pid_t cls_gettid(void);
+/// tgkill(2).
+int cls_tgkill(pid_t tgid, pid_t tid, int sig);
+
+#endif

@@ -1,0 +1,53 @@
+#define _GNU_SOURCE
+#include "CLinuxShim.h"
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+_Static_assert(CLS_PTRACE_PEEKDATA == PTRACE_PEEKDATA, "PEEKDATA");
+_Static_assert(CLS_PTRACE_POKEDATA == PTRACE_POKEDATA, "POKEDATA");
+_Static_assert(CLS_PTRACE_CONT == PTRACE_CONT, "CONT");
+_Static_assert(CLS_PTRACE_SINGLESTEP == PTRACE_SINGLESTEP, "SINGLESTEP");
+_Static_assert(CLS_PTRACE_GETREGS == PTRACE_GETREGS, "GETREGS");
+_Static_assert(CLS_PTRACE_SETREGS == PTRACE_SETREGS, "SETREGS");
+_Static_assert(CLS_PTRACE_DETACH == PTRACE_DETACH, "DETACH");
+_Static_assert(CLS_PTRACE_SETOPTIONS == PTRACE_SETOPTIONS, "SETOPTIONS");
+_Static_assert(CLS_PTRACE_GETEVENTMSG == PTRACE_GETEVENTMSG, "GETEVENTMSG");
+_Static_assert(CLS_PTRACE_GETSIGINFO == PTRACE_GETSIGINFO, "GETSIGINFO");
+_Static_assert(CLS_PTRACE_SEIZE == PTRACE_SEIZE, "SEIZE");
+_Static_assert(CLS_PTRACE_INTERRUPT == PTRACE_INTERRUPT, "INTERRUPT");
+_Static_assert(CLS_PTRACE_LISTEN == PTRACE_LISTEN, "LISTEN");
+_Static_assert(CLS_PTRACE_O_TRACECLONE == PTRACE_O_TRACECLONE, "O_TRACECLONE");
+_Static_assert(CLS_PTRACE_O_TRACEEXEC == PTRACE_O_TRACEEXEC, "O_TRACEEXEC");
+_Static_assert(CLS_PTRACE_O_TRACEEXIT == PTRACE_O_TRACEEXIT, "O_TRACEEXIT");
+_Static_assert(CLS_PTRACE_EVENT_CLONE == PTRACE_EVENT_CLONE, "EVENT_CLONE");
+_Static_assert(CLS_PTRACE_EVENT_EXEC == PTRACE_EVENT_EXEC, "EVENT_EXEC");
+_Static_assert(CLS_PTRACE_EVENT_EXIT == PTRACE_EVENT_EXIT, "EVENT_EXIT");
+_Static_assert(CLS_PTRACE_EVENT_STOP == PTRACE_EVENT_STOP, "EVENT_STOP");
+
+long cls_ptrace(int request, pid_t pid, void *addr, void *data) {
+    return ptrace((enum __ptrace_request)request, pid, addr, data);
+}
+ssize_t cls_process_vm_readv(pid_t pid, const struct iovec *l, unsigned long lc,
+                             const struct iovec *r, unsigned long rc, unsigned long flags) {
+    return process_vm_readv(pid, l, lc, r, rc, flags);
+}
+ssize_t cls_process_vm_writev(pid_t pid, const struct iovec *l, unsigned long lc,
+                              const struct iovec *r, unsigned long rc, unsigned long flags) {
+    return process_vm_writev(pid, l, lc, r, rc, flags);
+}
+int cls_wifexited(int s) { return WIFEXITED(s); }
+int cls_wexitstatus(int s) { return WEXITSTATUS(s); }
+int cls_wifsignaled(int s) { return WIFSIGNALED(s); }
+int cls_wtermsig(int s) { return WTERMSIG(s); }
+int cls_wifstopped(int s) { return WIFSTOPPED(s); }
+int cls_wstopsig(int s) { return WSTOPSIG(s); }
+int cls_wptrace_event(int s) { return (s >> 16) & 0xff; }
+long cls_finit_module(int fd, const char *params, int flags) { return syscall(SYS_finit_module, fd, params, flags); }
+long cls_delete_module(const char *name, unsigned int flags) { return syscall(SYS_delete_module, name, flags); }
+int cls_memfd_create(const char *name, unsigned int flags) { return (int)syscall(SYS_memfd_create, name, flags); }
+pid_t cls_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+int cls_tgkill(pid_t tgid, pid_t tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }

@@ -1,0 +1,5 @@
+import Testing
+
+@Test func SutureCLITestsPackageRootFound() {
+    #expect(true == true)
+}

@@ -1,0 +1,5 @@
+import Testing
+
+@Test func SutureCoreTestsPackageRootFound() {
+    #expect(true == true)
+}

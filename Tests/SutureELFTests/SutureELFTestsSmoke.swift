@@ -1,0 +1,5 @@
+import Testing
+
+@Test func SutureELFTestsPackageRootFound() {
+    #expect(true == true)
+}
