@@ -1,0 +1,1 @@
+print("PauseBenchmark: not written yet")

@@ -1,0 +1,1 @@
+print("PlanBenchmark: not written yet")
