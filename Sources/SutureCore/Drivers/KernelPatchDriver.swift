@@ -25,13 +25,18 @@ public struct KernelPatchError: Error, Sendable, Hashable, CustomStringConvertib
     public var message: String
     /// Tasks blocking a transition, when relevant.
     public var blockers: [TransitionBlocker]
+    /// `stalled` only: true when the transition was left running (`onStall: fail`, or `wait` past its
+    /// limit), false when it was reversed and the system is back where it was (`onStall: revert`).
+    public var transitionLeftRunning: Bool
 
     /// Memberwise initializer.
-    public init(_ kind: Kind, patch: String, message: String, blockers: [TransitionBlocker] = []) {
+    public init(_ kind: Kind, patch: String, message: String, blockers: [TransitionBlocker] = [],
+                transitionLeftRunning: Bool = false) {
         self.kind = kind
         self.patch = patch
         self.message = message
         self.blockers = blockers
+        self.transitionLeftRunning = transitionLeftRunning
     }
 
     /// `STALLED: livepatch_x: …`.

@@ -1,5 +1,0 @@
-import Testing
-
-@Test func SuturePatchingTestsPackageRootFound() {
-    #expect(true == true)
-}
