@@ -48,7 +48,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
         // Patch creation (bundle create; later: from source with the object differ).
-        .target(name: "SutureBuild", dependencies: ["SutureCore", "SutureELF"]),
+        .target(name: "SutureBuild", dependencies: ["SutureCore", "SutureELF", "SuturePatching"]),
         // The CLI.
         .executableTarget(
             name: "suture",

@@ -92,11 +92,18 @@ public struct BundleEntity: Codable, Sendable, Hashable {
     public var functions: [FunctionPatch]?
     /// User only: symbols the payload imports from other shared objects, resolved at run time.
     public var imports: [String]?
+    /// User only: symbols of the target itself (static functions, globals) that the payload references,
+    /// pre-resolved by `suture bundle create` to offsets from the target's link base.
+    public var targetSymbols: [TargetSymbol]?
+    /// User only: the target's link base (lowest `PT_LOAD` `p_vaddr`, page-aligned: 0 for PIE and shared
+    /// objects, 0x400000 for a typical `-no-pie` executable), recorded so that run-time address =
+    /// load bias + link base + offset can be computed from a load bias alone.
+    public var targetLinkBase: UInt64?
 
     /// Memberwise initializer.
     public init(targetPath: String, targetBuildID: String, payload: String, payloadSHA256: String,
                 moduleName: String? = nil, replace: Bool? = nil, functions: [FunctionPatch]? = nil,
-                imports: [String]? = nil) {
+                imports: [String]? = nil, targetSymbols: [TargetSymbol]? = nil, targetLinkBase: UInt64? = nil) {
         self.targetPath = targetPath
         self.targetBuildID = targetBuildID
         self.payload = payload
@@ -105,11 +112,14 @@ public struct BundleEntity: Codable, Sendable, Hashable {
         self.replace = replace
         self.functions = functions
         self.imports = imports
+        self.targetSymbols = targetSymbols
+        self.targetLinkBase = targetLinkBase
     }
 
     enum CodingKeys: String, CodingKey {
         case targetPath = "target_path", targetBuildID = "target_build_id", payload,
-             payloadSHA256 = "payload_sha256", moduleName = "module_name", replace, functions, imports
+             payloadSHA256 = "payload_sha256", moduleName = "module_name", replace, functions, imports,
+             targetSymbols = "target_symbols", targetLinkBase = "target_link_base"
     }
 }
 
@@ -137,6 +147,21 @@ public struct FunctionPatch: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case symbol, offset, size, expectedBytes = "expected_bytes", replacement
+    }
+}
+
+/// A symbol of the target ELF referenced by a user payload, resolved when the bundle was made.
+public struct TargetSymbol: Codable, Sendable, Hashable {
+    /// The symbol name as the payload references it (`request_count`).
+    public var symbol: String
+    /// Offset of the symbol from the target's link base (the lowest `PT_LOAD` `p_vaddr`); its run-time
+    /// address is the run-time link base plus this offset.
+    public var offset: UInt64
+
+    /// Memberwise initializer.
+    public init(symbol: String, offset: UInt64) {
+        self.symbol = symbol
+        self.offset = offset
     }
 }
 

@@ -1,5 +1,0 @@
-import Testing
-
-@Test func SutureELFTestsPackageRootFound() {
-    #expect(true == true)
-}
