@@ -35,6 +35,7 @@ let package = Package(
             dependencies: [
                 "SutureELF",
                 "CLinuxShim",
+                "CSystemd",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Where Suture keeps its run-time and persistent state, under an injectable root (`--root`, default `/`).
+///
+/// Layout (fixed by the `suture apply` issue):
+/// - `<root>/run/suture/lock`: the run lock (`flock`), holding JSON holder info;
+/// - `<root>/var/lib/suture/journal`: the journal of the last `apply` run (JSON lines, fsync'd);
+/// - `<root>/var/lib/suture/generations/N.json`: one record per successful apply;
+/// - `<root>/var/lib/suture/store/<uuid>/`: the patch store (written by `PatchStore`);
+/// - `<root>/var/lib/suture/trash/`: bundles removed by a run in progress, kept until the run ends so a
+///   rollback can reinstall them;
+/// - `<root>/etc/suture/manifests.d/local.yaml`: the manifest written by `suture patch accept`;
+/// - `<root>/etc/suture/suture.yaml`: the reconcile configuration.
+public struct StatePaths: Sendable, Hashable {
+    /// The root directory (`/` on a real host).
+    public var root: String
+
+    /// Creates the layout under `root`.
+    public init(root: String = "/") { self.root = root }
+
+    /// `root` joined with an absolute path (`/run/suture` → `<root>/run/suture`).
+    public func path(_ absolute: String) -> String {
+        if root == "/" || root.isEmpty { return absolute }
+        return (root.hasSuffix("/") ? String(root.dropLast()) : root) + absolute
+    }
+
+    /// `<root>/run/suture/lock`.
+    public var lock: String { path("/run/suture/lock") }
+    /// `<root>/var/lib/suture`.
+    public var stateDirectory: String { path("/var/lib/suture") }
+    /// `<root>/var/lib/suture/journal`.
+    public var journal: String { path("/var/lib/suture/journal") }
+    /// `<root>/var/lib/suture/generations`.
+    public var generations: String { path("/var/lib/suture/generations") }
+    /// `<root>/var/lib/suture/store`.
+    public var store: String { path("/var/lib/suture/store") }
+    /// `<root>/var/lib/suture/trash`.
+    public var trash: String { path("/var/lib/suture/trash") }
+    /// `<root>/var/lib/suture/saved-status.json` (`suture patch save` / `restore`).
+    public var savedStatus: String { path("/var/lib/suture/saved-status.json") }
+    /// `<root>/etc/suture/manifests.d`.
+    public var manifestsDirectory: String { path("/etc/suture/manifests.d") }
+    /// `<root>/etc/suture/manifests.d/local.yaml`.
+    public var localManifest: String { path("/etc/suture/manifests.d/local.yaml") }
+    /// `<root>/etc/suture/suture.yaml`.
+    public var config: String { path("/etc/suture/suture.yaml") }
+}
+
+/// Creates `path` and its parents (mode 0755 for new directories); no error when it exists.
+func makeDirectories(_ path: String) throws {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+}
+
+/// The current `errno` as text (`strerror`).
+func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }

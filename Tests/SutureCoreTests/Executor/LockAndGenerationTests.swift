@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import SutureCore
+import SutureTestSupport
+
+@Suite struct RunLockTests {
+    @Test func busyLockNamesItsHolderAndFreesOnRelease() throws {
+        let root = try TestSupport.temporaryDirectory("suture-lock")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let paths = StatePaths(root: root.path)
+        let holder = LockHolder(pid: 4242, command: "suture apply examples/manifests", started: "2026-11-29T19:30:00Z")
+        let first = try RunLock.acquire(paths: paths, holder: holder)
+        #expect(RunLock.readHolder(path: paths.lock) == holder)
+        // flock locks belong to the open file description: a second open in this process contends too.
+        let error = #expect(throws: LockError.self) { _ = try RunLock.acquire(paths: paths, timeout: 0.2) }
+        guard case let .busy(seen, waited)? = error?.reason else { Issue.record("not busy"); return }
+        #expect(seen == holder)
+        #expect(waited >= 0.2)
+        #expect(error?.description.contains("pid 4242 (suture apply examples/manifests)") == true)
+        first.release()
+        let second = try RunLock.acquire(paths: paths)
+        #expect(RunLock.readHolder(path: paths.lock)?.pid == getpid())
+        second.release()
+        #expect(RunLock.readHolder(path: paths.lock) == nil)
+    }
+
+    @Test func lockWaitsForARelease() async throws {
+        let root = try TestSupport.temporaryDirectory("suture-lock")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let paths = StatePaths(root: root.path)
+        let first = try RunLock.acquire(paths: paths)
+        let releaser = Task.detached { try await Task.sleep(nanoseconds: 300_000_000); first.release() }
+        let second = try RunLock.acquire(paths: paths, timeout: 30)
+        second.release()
+        try await releaser.value
+    }
+}
+
+@Suite struct GenerationTests {
+    @Test func recordsNumberedGenerationsAndPlansRollback() throws {
+        let root = try TestSupport.temporaryDirectory("suture-gen")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = GenerationStore(paths: StatePaths(root: root.path))
+        #expect(store.numbers().isEmpty)
+        let a = Fixture.bundle("fix-a"), b = Fixture.bundle("fix-b")
+        let g1 = Generation(number: 0, command: "suture apply m", manifestDigest: "d1", manifestPaths: ["m"],
+                            git: GitRevision(workTree: "/repo", commit: String(repeating: "a", count: 40), dirty: false),
+                            desired: Fixture.desired([a]), live: LiveState(store: [InstalledBundle(bundle: a)]), changes: 2)
+        #expect(try store.record(g1) == 1)
+        var g2 = g1
+        g2.desired = Fixture.desired([a, b])
+        #expect(try store.record(g2) == 2)
+        #expect(store.numbers() == [1, 2])
+        let loaded = try store.load(1)
+        #expect(loaded.number == 1 && loaded.git?.commit.count == 40 && loaded.desired == g1.desired)
+        #expect(throws: GenerationError.self) { _ = try store.load(7) }
+
+        // Back to 1 with a and b installed now: a stays declared (from the store), b becomes absent.
+        let now = [InstalledBundle(bundle: a), InstalledBundle(bundle: b)]
+        let desired = try RollbackPlanning.desiredState(for: loaded, store: now) { _ in nil }
+        #expect(desired.patches.map(\.name) == ["fix-a", "fix-b"])
+        #expect(desired.patches.map(\.state) == [.activated, .absent])
+
+        // A declared bundle that is neither installed nor at its path: refused, naming it.
+        let e = #expect(throws: GenerationError.self) {
+            _ = try RollbackPlanning.desiredState(for: loaded, store: []) { _ in nil }
+        }
+        #expect(e?.description.contains("fix-a") == true)
+        // ... unless the recorded path still holds the same digest.
+        let ok = try RollbackPlanning.desiredState(for: loaded, store: []) { $0 == a.path ? a.digest : nil }
+        #expect(ok.patches.count == 1)
+    }
+
+    @Test func forcedTransitionsAreRefused() {
+        let k = Fixture.bundle("klp-b", kind: .kernel)
+        let plan = Plan(actions: [Fixture.deactivate(k)],
+                        drift: [Drift(kind: .forced, patch: "klp-b", message: "forced")])
+        let refusals = RollbackPlanning.refusals(plan)
+        #expect(refusals.count == 1 && refusals[0].contains("forced"))
+        #expect(RollbackPlanning.refusals(Plan(actions: [Fixture.deactivate(k)])).isEmpty)
+    }
+}

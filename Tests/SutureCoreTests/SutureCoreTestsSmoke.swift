@@ -1,5 +1,0 @@
-import Testing
-
-@Test func SutureCoreTestsPackageRootFound() {
-    #expect(true == true)
-}
