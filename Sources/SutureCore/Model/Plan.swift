@@ -14,19 +14,34 @@ public struct Plan: Codable, Sendable, Hashable {
     public var errors: [Diagnostic]
     /// Fingerprint of the live state the plan was made from (see `LiveStateFingerprint`).
     public var liveFingerprint: String
+    /// Remarks that are neither actions nor drift, sorted (e.g. "livepatch_old is disabled implicitly by
+    /// the atomic replace of livepatch_new").
+    public var notes: [String]
 
     /// Memberwise initializer.
     public init(formatVersion: Int = 1, actions: [PlanAction] = [], drift: [Drift] = [],
-                errors: [Diagnostic] = [], liveFingerprint: String = "") {
+                errors: [Diagnostic] = [], liveFingerprint: String = "", notes: [String] = []) {
         self.formatVersion = formatVersion
         self.actions = actions
         self.drift = drift
         self.errors = errors
         self.liveFingerprint = liveFingerprint
+        self.notes = notes
     }
 
     enum CodingKeys: String, CodingKey {
-        case formatVersion = "format_version", actions, drift, errors, liveFingerprint = "live_fingerprint"
+        case formatVersion = "format_version", actions, drift, errors, liveFingerprint = "live_fingerprint", notes
+    }
+
+    /// Decodes a plan; `notes` may be missing (plans written before it existed).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        actions = try c.decode([PlanAction].self, forKey: .actions)
+        drift = try c.decode([Drift].self, forKey: .drift)
+        errors = try c.decode([Diagnostic].self, forKey: .errors)
+        liveFingerprint = try c.decode(String.self, forKey: .liveFingerprint)
+        notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
     }
 
     /// True when there is nothing to do.
@@ -61,8 +76,11 @@ public struct PlanAction: Codable, Sendable, Hashable {
     public var comm: String?
     /// User patches: the process start time (clock ticks), so a recycled pid is not patched by mistake.
     public var startTime: UInt64?
-    /// User patches: the target ELF path in that process.
+    /// User patches: the target ELF path in that process. Kernel activate/deactivate: the entity's
+    /// target (`vmlinux` or the patched module's name).
     public var targetPath: String?
+    /// Kernel activate/deactivate: the livepatch module name (`/sys/kernel/livepatch/<module>`).
+    public var module: String?
     /// Why, in words: "declared activated; live in 3 of 5 processes of /usr/sbin/demo".
     public var reason: String
     /// The manifest entry that caused it, when one did (prune actions have none).
@@ -70,8 +88,8 @@ public struct PlanAction: Codable, Sendable, Hashable {
 
     /// Memberwise initializer.
     public init(kind: ActionKind, patch: String, uuid: String, patchKind: PatchKind, pid: Int32? = nil,
-                comm: String? = nil, startTime: UInt64? = nil, targetPath: String? = nil, reason: String,
-                location: SourceLocation? = nil) {
+                comm: String? = nil, startTime: UInt64? = nil, targetPath: String? = nil,
+                module: String? = nil, reason: String, location: SourceLocation? = nil) {
         self.kind = kind
         self.patch = patch
         self.uuid = uuid
@@ -80,8 +98,14 @@ public struct PlanAction: Codable, Sendable, Hashable {
         self.comm = comm
         self.startTime = startTime
         self.targetPath = targetPath
+        self.module = module
         self.reason = reason
         self.location = location
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, patch, uuid, patchKind = "patch_kind", pid, comm, startTime = "start_time",
+             targetPath = "target_path", module, reason, location
     }
 }
 
