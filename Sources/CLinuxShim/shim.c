@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <sched.h>
+#include <time.h>
 
 _Static_assert(CLS_PTRACE_PEEKDATA == PTRACE_PEEKDATA, "PEEKDATA");
 _Static_assert(CLS_PTRACE_POKEDATA == PTRACE_POKEDATA, "POKEDATA");
@@ -27,6 +29,7 @@ _Static_assert(CLS_PTRACE_EVENT_CLONE == PTRACE_EVENT_CLONE, "EVENT_CLONE");
 _Static_assert(CLS_PTRACE_EVENT_EXEC == PTRACE_EVENT_EXEC, "EVENT_EXEC");
 _Static_assert(CLS_PTRACE_EVENT_EXIT == PTRACE_EVENT_EXIT, "EVENT_EXIT");
 _Static_assert(CLS_PTRACE_EVENT_STOP == PTRACE_EVENT_STOP, "EVENT_STOP");
+_Static_assert(CLS_PTRACE_GET_RSEQ_CONFIGURATION == 0x420f, "GET_RSEQ_CONFIGURATION");
 
 long cls_ptrace(int request, pid_t pid, void *addr, void *data) {
     return ptrace((enum __ptrace_request)request, pid, addr, data);
@@ -51,3 +54,21 @@ long cls_delete_module(const char *name, unsigned int flags) { return syscall(SY
 int cls_memfd_create(const char *name, unsigned int flags) { return (int)syscall(SYS_memfd_create, name, flags); }
 pid_t cls_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 int cls_tgkill(pid_t tgid, pid_t tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }
+int cls_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2) {
+    return (int)syscall(SYS_kcmp, pid1, pid2, type, idx1, idx2);
+}
+int cls_set_thread_scheduler(int policy, int priority) {
+    struct sched_param p = { .sched_priority = priority };
+    return sched_setscheduler(0, policy, &p);
+}
+int cls_get_thread_scheduler(int *priority) {
+    struct sched_param p = { 0 };
+    int policy = sched_getscheduler(0);
+    if (policy >= 0 && sched_getparam(0, &p) == 0 && priority) *priority = p.sched_priority;
+    return policy;
+}
+uint64_t cls_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

@@ -28,6 +28,16 @@ enum {
     CLS_PTRACE_EVENT_EXEC = 4,
     CLS_PTRACE_EVENT_EXIT = 6,
     CLS_PTRACE_EVENT_STOP = 128,
+    CLS_PTRACE_GET_RSEQ_CONFIGURATION = 0x420f,
+};
+
+/// struct ptrace_rseq_configuration (PTRACE_GET_RSEQ_CONFIGURATION, Linux 5.13+).
+struct cls_rseq_configuration {
+    uint64_t rseq_abi_pointer;
+    uint32_t rseq_abi_size;
+    uint32_t signature;
+    uint32_t flags;
+    uint32_t pad;
 };
 
 /// ptrace(2) with a fixed (non-variadic) signature. Returns -1 and sets errno on failure.
@@ -57,5 +67,13 @@ int cls_memfd_create(const char *name, unsigned int flags);
 pid_t cls_gettid(void);
 /// tgkill(2).
 int cls_tgkill(pid_t tgid, pid_t tid, int sig);
+/// kcmp(2): 0 if the two processes share the resource `type` (KCMP_VM = 1), -1 with errno on failure.
+int cls_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);
+/// sched_setscheduler(2) for the calling thread (tid 0) with a priority; returns 0 or -1 with errno.
+int cls_set_thread_scheduler(int policy, int priority);
+/// sched_getscheduler(2) / sched_getparam(2) for the calling thread; returns the policy and sets *priority.
+int cls_get_thread_scheduler(int *priority);
+/// A monotonic clock in nanoseconds (CLOCK_MONOTONIC).
+uint64_t cls_monotonic_ns(void);
 
 #endif

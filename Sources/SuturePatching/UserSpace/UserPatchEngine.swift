@@ -1,0 +1,1123 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxShim
+import SutureCore
+
+/// Test and benchmark hooks of one engine operation. They run on the ptrace thread.
+public struct UserPatchHooks: Sendable {
+    /// Called once after the region is prepared and before the commit stop (e.g. to kill the target in a
+    /// test of "exit during activation").
+    public var afterPrepare: (@Sendable (_ pid: Int32) -> Void)?
+    /// Called while every thread of the target is stopped (commit and revert), after the detours are
+    /// written and before the threads are resumed; receives the stopped TIDs.
+    public var whileStopped: (@Sendable (_ pid: Int32, _ tids: [Int32]) -> Void)?
+
+    /// Memberwise initializer.
+    public init(afterPrepare: (@Sendable (Int32) -> Void)? = nil,
+                whileStopped: (@Sendable (Int32, [Int32]) -> Void)? = nil) {
+        self.afterPrepare = afterPrepare
+        self.whileStopped = whileStopped
+    }
+}
+
+/// What one engine operation did, with its measured pause.
+public struct UserPatchEngineResult: Sendable, Hashable {
+    /// The outcome.
+    public var outcome: UserPatchOutcome
+    /// Pause of the successful stop-the-world window: first thread stopped → last thread resumed, in
+    /// nanoseconds (nil when no stop happened).
+    public var pauseNanoseconds: UInt64?
+    /// Number of threads stopped in that window.
+    public var threads: Int
+    /// Commit attempts that found the process BUSY before success.
+    public var busyRetries: Int
+    /// Start address of the patch region (activate) or of the removed region (deactivate).
+    public var regionAddress: UInt64?
+}
+
+/// A patch region found in a process by readback (no stop).
+public struct UserPatchRegion: Sendable, Hashable {
+    /// Patch uuid from the mapping name.
+    public var uuid: String
+    /// First address of the region (the header).
+    public var address: UInt64
+    /// One past the last mapped byte of the region.
+    public var end: UInt64
+    /// The decoded header, nil when unreadable or invalid.
+    public var header: PatchRegionHeader?
+}
+
+/// The ptrace engine: activates and deactivates user patches in running x86-64 processes.
+///
+/// Each operation runs entirely on its own ``PtraceThread``. Phases (docs/user-patches.md):
+/// pre-flight (`/proc/PID/status`, Yama) → target match (device:inode, build-id, load bias) →
+/// prepare (one thread stopped: memfd + mmap near the target by injected syscalls, contents written from
+/// the tracer) → commit (every thread stopped: activeness check, entry verification, 5-byte detours,
+/// header ACTIVE) with BUSY back-off. Deactivation reverses it from the region header alone.
+public enum UserPatchEngine {
+    /// Prefix of the memfd name; `/proc/PID/maps` shows `/memfd:suture:<uuid> (deleted)`.
+    public static let memfdPrefix = "suture:"
+
+    /// Activates `request` in `pid`.
+    /// - Throws: `UserPatchError`; `.alreadyApplied` is returned as `.alreadyActive` instead.
+    public static func activate(_ request: UserPatchRequest, pid: Int32, startTime: UInt64? = nil,
+                                options: UserPatchOptions = UserPatchOptions(),
+                                hooks: UserPatchHooks = UserPatchHooks()) throws(UserPatchError) -> UserPatchEngineResult {
+        let thread = PtraceThread(name: "suture-ptrace")
+        defer { thread.shutdown() }
+        let result: Result<UserPatchEngineResult, UserPatchError> = thread.run {
+            let session = EngineSession(pid: pid, options: options, hooks: hooks)
+            do throws(UserPatchError) {
+                return .success(try session.activate(request, startTime: startTime))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Deactivates patch `uuid` in `pid` using only the region header found in the process.
+    /// - Throws: `UserPatchError`.
+    public static func deactivate(uuid: String, pid: Int32, startTime: UInt64? = nil,
+                                  options: UserPatchOptions = UserPatchOptions(),
+                                  hooks: UserPatchHooks = UserPatchHooks()) throws(UserPatchError) -> UserPatchEngineResult {
+        let thread = PtraceThread(name: "suture-ptrace")
+        defer { thread.shutdown() }
+        let result: Result<UserPatchEngineResult, UserPatchError> = thread.run {
+            let session = EngineSession(pid: pid, options: options, hooks: hooks)
+            do throws(UserPatchError) {
+                return .success(try session.deactivate(uuid: uuid.lowercased(), startTime: startTime))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Lists Suture patch regions in `pid` from `/proc/PID/maps` and their headers (process_vm_readv);
+    /// never stops the process. Empty when the process is gone.
+    public static func readback(pid: Int32) -> [UserPatchRegion] {
+        guard let maps = ProcMapping.read(pid: pid) else { return [] }
+        return regions(pid: pid, maps: maps)
+    }
+
+    static func regions(pid: Int32, maps: [ProcMapping]) -> [UserPatchRegion] {
+        var byUUID: [String: (start: UInt64, end: UInt64)] = [:]
+        var order: [String] = []
+        for m in maps {
+            guard let uuid = markerUUID(m.path) else { continue }
+            if let r = byUUID[uuid] {
+                byUUID[uuid] = (min(r.start, m.start), max(r.end, m.end))
+            } else {
+                byUUID[uuid] = (m.start, m.end)
+                order.append(uuid)
+            }
+        }
+        return order.map { uuid in
+            let r = byUUID[uuid]!
+            return UserPatchRegion(uuid: uuid, address: r.start, end: r.end, header: readHeader(pid: pid, at: r.start))
+        }
+    }
+
+    /// `/memfd:suture:<uuid> (deleted)` → uuid.
+    static func markerUUID(_ path: String) -> String? {
+        let prefix = "/memfd:" + memfdPrefix
+        guard path.hasPrefix(prefix) else { return nil }
+        var rest = path.dropFirst(prefix.count)
+        if rest.hasSuffix(" (deleted)") { rest = rest.dropLast(10) }
+        return rest.isEmpty ? nil : String(rest)
+    }
+
+    static func readHeader(pid: Int32, at address: UInt64) -> PatchRegionHeader? {
+        guard let fixed = Ptrace.readMemory(pid: pid, address: address, count: PatchRegionHeader.fixedSize) else {
+            return nil
+        }
+        var size = 0
+        for i in 0..<4 { size |= Int(fixed[48 + i]) << (8 * i) }
+        guard size >= PatchRegionHeader.fixedSize, size <= 1 << 20,
+              let all = Ptrace.readMemory(pid: pid, address: address, count: size) else { return nil }
+        return PatchRegionHeader.decode(all)
+    }
+}
+
+/// Per-thread state during a stop-the-world window.
+struct StoppedThread {
+    var stopped = false
+    /// A signal the thread stopped with, to pass on at detach (0 = none).
+    var pendingSignal: Int32 = 0
+}
+
+/// Which code ranges make a thread "active" for the operation.
+struct ActivenessRanges {
+    /// Half-open ranges `[start, end)` with the function name for messages.
+    var ranges: [(start: UInt64, end: UInt64, name: String)]
+}
+
+/// Everything one operation on one process does; lives on the ptrace thread only.
+final class EngineSession {
+    let pid: Int32
+    let comm: String
+    let options: UserPatchOptions
+    let hooks: UserPatchHooks
+    /// Threads seized in the current window.
+    var threads: [Int32: StoppedThread] = [:]
+    var firstStopNs: UInt64 = 0
+    var gadget: UInt64?
+    var savedScheduler: (policy: Int32, priority: Int32)?
+    /// libdwfl state for CFI unwinding, created once per operation outside the stopped window.
+    var unwinder: StackUnwinder?
+    var unwinderTried = false
+
+    func prepareUnwinder() {
+        if unwinderTried { return }
+        unwinderTried = true
+        unwinder = StackUnwinder(pid: pid)
+    }
+
+    init(pid: Int32, options: UserPatchOptions, hooks: UserPatchHooks) {
+        self.pid = pid
+        self.comm = ProcFiles.comm(pid)
+        self.options = options
+        self.hooks = hooks
+    }
+
+    func error(_ code: UserPatchErrorCode, _ message: String, hint: String = "") -> UserPatchError {
+        UserPatchError(code, pid: pid, comm: comm, message: message, hint: hint)
+    }
+
+    func processGone() -> Bool {
+        guard let st = ProcFiles.stat(pid) else { return true }
+        return st.state == "Z" || st.state == "X"
+    }
+
+    /// Maps a ptrace-level failure to a stable error.
+    func map(_ f: PtraceFailure, phase: String) -> UserPatchError {
+        switch f {
+        case .exited:
+            return error(.targetExited, "the process exited during \(phase)")
+        case .exec:
+            return error(.execRace, "the process called execve during \(phase)",
+                         hint: "retry: the new program image is not patched")
+        case let .permission(tid, e):
+            return error(.permission, "PTRACE_SEIZE of thread \(tid) failed: \(String(cString: strerror(e)))",
+                         hint: "needs root (CAP_SYS_PTRACE); check Yama, SELinux deny_ptrace and existing tracers")
+        case let .timeout(tid):
+            return error(.unstoppable, "thread \(tid) did not stop within \(options.stopDeadline) s during \(phase)",
+                         hint: "the thread may be in uninterruptible sleep (D state) or in a frozen cgroup; retry later")
+        case let .failed(request, tid, e):
+            if processGone() { return error(.targetExited, "the process exited during \(phase)") }
+            return error(.unstoppable, "\(request) on thread \(tid) failed during \(phase): \(String(cString: strerror(e)))")
+        }
+    }
+
+    // MARK: - Pre-flight
+
+    func preflight(startTime: UInt64?) throws(UserPatchError) {
+        guard let st = ProcFiles.stat(pid), st.state != "Z", st.state != "X" else {
+            throw error(.targetExited, "the process does not exist (or is a zombie)")
+        }
+        if let startTime, startTime != st.startTime {
+            throw error(.targetExited, "the process started at tick \(startTime) is gone; pid \(pid) now belongs to another process")
+        }
+        if pid == getpid() {
+            throw error(.permission, "refusing to patch the running suture process itself")
+        }
+        guard let status = ProcFiles.status("/proc/\(pid)/status") else {
+            throw error(.targetExited, "the process exited before pre-flight")
+        }
+        if let tracer = status["TracerPid"].flatMap({ Int32($0) }), tracer != 0 {
+            throw error(.permission, "already traced by pid \(tracer) (\(ProcFiles.comm(tracer)))",
+                        hint: "detach the debugger or tracer (gdb, strace) first")
+        }
+        if let scope = ProcFiles.text("/proc/sys/kernel/yama/ptrace_scope")?.sutureTrim("\n "), scope == "3" {
+            throw error(.permission, "Yama ptrace_scope is 3: no process may be traced",
+                        hint: "ptrace_scope 3 cannot be lowered without a reboot")
+        }
+        if let mode = status["Seccomp"], mode != "0" {
+            let what = mode == "1" ? "strict mode" : "a filter (\(status["Seccomp_filters"] ?? "?") filters)"
+            throw error(.seccompBlocked, "the process runs under seccomp \(what); injected memfd_create/mmap/close/munmap could be denied or kill it",
+                        hint: "Suture does not inject syscalls into seccomp-confined processes; restart the service to pick up the fixed binary")
+        }
+    }
+
+    // MARK: - Activate
+
+    func activate(_ request: UserPatchRequest, startTime: UInt64?) throws(UserPatchError) -> UserPatchEngineResult {
+        try preflight(startTime: startTime)
+        guard let uuidBytes = PatchRegionHeader.uuidBytes(request.uuid), uuidBytes.count == 16 else {
+            throw error(.notApplicable, "patch uuid '\(request.uuid)' is not a uuid")
+        }
+        _ = uuidBytes
+        let uuid = request.uuid.lowercased()
+        guard let maps = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
+        if maps.isEmpty { throw error(.notApplicable, "kernel thread (no memory map)") }
+        let entity = request.entity
+        guard let target = TargetObject.find(pid: pid, targetPath: entity.targetPath, maps: maps) else {
+            throw error(.notApplicable, "\(entity.targetPath) is not mapped in this process")
+        }
+        if target.buildID != entity.targetBuildID.lowercased() {
+            throw error(.notApplicable,
+                        "\(target.path) has build-id \(target.buildID.isEmpty ? "(none)" : target.buildID), the patch targets \(entity.targetBuildID)")
+        }
+        if entity.functions.isEmpty { throw error(.unpatchableFunction, "the patch replaces no function") }
+
+        // An existing region of this patch?
+        var orphan: UserPatchRegion?
+        if let existing = UserPatchEngine.regions(pid: pid, maps: maps).first(where: { $0.uuid == uuid }) {
+            guard let header = existing.header else {
+                throw error(.inconsistent, "a region named suture:\(uuid) exists but its header is unreadable",
+                            hint: "restart the process")
+            }
+            switch header.state {
+            case .active:
+                for f in header.functions {
+                    let cur = Ptrace.readMemory(pid: pid, address: f.site, count: f.detour.count)
+                    if cur != f.detour {
+                        throw error(.foreignModification,
+                                    "patch is marked ACTIVE but \(f.symbol) at 0x\(hex(f.site)) no longer holds its detour",
+                                    hint: "another tool rewrote the entry; restart the process")
+                    }
+                }
+                return UserPatchEngineResult(outcome: .alreadyActive, pauseNanoseconds: nil, threads: 0,
+                                             busyRetries: 0, regionAddress: existing.address)
+            case .inconsistent:
+                throw error(.inconsistent, "the region of this patch is marked INCONSISTENT by an earlier failed rollback",
+                            hint: "restart the process")
+            case .prepared:
+                orphan = existing
+            }
+        }
+
+        // Plan each detour from the live entry bytes (nothing is touched yet).
+        struct Planned { var fn: BundleEntityView.Function; var entry: UInt64; var site: UInt64; var original: [UInt8] }
+        var planned: [Planned] = []
+        for f in entity.functions {
+            let entry = target.loadBias &+ f.offset
+            guard let cur = Ptrace.readMemory(pid: pid, address: entry, count: 16) else {
+                throw error(.unpatchableFunction, "\(f.symbol) at 0x\(hex(entry)) is not readable (offset 0x\(hex(f.offset)) outside the object?)")
+            }
+            if !f.expectedBytes.isEmpty, !cur.starts(with: f.expectedBytes.prefix(16)) {
+                throw error(.foreignModification,
+                            "\(f.symbol) at 0x\(hex(entry)) holds \(PatchRegionHeader.hexString(cur)), expected \(PatchRegionHeader.hexString(f.expectedBytes))",
+                            hint: cur.first == 0xe9 || cur.first == 0xcc || cur.starts(with: [0xf3, 0x0f, 0x1e, 0xfa, 0xe9])
+                                ? "another live patch or a debugger breakpoint is on this function" : "the bundle was made for other bytes")
+            }
+            let skip: UInt64 = cur.starts(with: [0xf3, 0x0f, 0x1e, 0xfa]) ? 4 : 0
+            if f.size < skip + 5 {
+                throw error(.unpatchableFunction, "\(f.symbol) is \(f.size) bytes, shorter than the \(skip + 5)-byte detour",
+                            hint: "patch its caller instead")
+            }
+            planned.append(Planned(fn: f, entry: entry, site: entry + skip,
+                                   original: Array(cur[Int(skip)..<(Int(skip) + 5)])))
+        }
+
+        // Layout.
+        let page = 4096
+        let headerSize = PatchRegionHeader.size(functionCount: planned.count, pageSize: page)
+        let specs = request.image.segments
+        var segmentOffsets: [Int] = []
+        var total = headerSize
+        for s in specs {
+            segmentOffsets.append(total)
+            total += (max(s.size, 1) + page - 1) / page * page
+        }
+
+        var busyRetries = 0
+        var attemptMaps = maps
+        var excluded: [(UInt64, UInt64)] = []
+        for placementAttempt in 0..<8 {
+            guard let base = chooseRegionAddress(maps: attemptMaps, target: target, size: UInt64(total),
+                                                 excluded: excluded) else {
+                throw error(.noNearSpace,
+                            "no free \(total)-byte range within ±2 GiB of \(target.path) [0x\(hex(target.low)), 0x\(hex(target.high)))",
+                            hint: "the address space around the target is full")
+            }
+            let firstSegment = base + UInt64(headerSize)
+            let pid = self.pid
+            let resolver = request.importResolver
+            let linked: UserPatchLinkedImage
+            do {
+                linked = try request.image.link(base: firstSegment, loadBias: target.loadBias,
+                                                resolveImport: { name in resolver?(pid, name) })
+            } catch let e {
+                let text = "\(e)"
+                if text.lowercased().contains("overflow") {
+                    throw error(.noNearSpace, "linking the patch at 0x\(hex(firstSegment)) failed: \(text)")
+                }
+                throw error(.unpatchableFunction, "linking the patch failed: \(text)")
+            }
+            guard linked.segments.count == specs.count else {
+                throw error(.unpatchableFunction, "the linked image has \(linked.segments.count) segments, its layout \(specs.count)")
+            }
+            var functions: [PatchRegionHeader.Function] = []
+            for p in planned {
+                guard let repl = linked.replacements[p.fn.replacement] else {
+                    throw error(.unpatchableFunction, "replacement symbol \(p.fn.replacement) for \(p.fn.symbol) is not in the payload")
+                }
+                let rel = Int64(bitPattern: repl &- (p.site + 5))
+                guard rel >= Int64(Int32.min), rel <= Int64(Int32.max) else {
+                    throw error(.noNearSpace, "\(p.fn.symbol): replacement at 0x\(hex(repl)) is out of rel32 reach of 0x\(hex(p.site))")
+                }
+                let r = UInt32(bitPattern: Int32(rel))
+                let detour: [UInt8] = [0xe9, UInt8(r & 0xff), UInt8((r >> 8) & 0xff), UInt8((r >> 16) & 0xff), UInt8(r >> 24)]
+                functions.append(PatchRegionHeader.Function(entry: p.entry, site: p.site, size: p.fn.size,
+                                                            replacement: repl, original: p.original, detour: detour,
+                                                            symbol: p.fn.symbol))
+            }
+            var header = PatchRegionHeader(state: .prepared, uuid: uuid, loadBias: target.loadBias,
+                                           regionSize: UInt64(total), headerSize: UInt32(headerSize),
+                                           buildID: target.buildID, functions: functions)
+            var image = [(offset: Int, bytes: [UInt8], size: Int, prot: RegionProtection)]()
+            image.append((0, header.encode(), headerSize, .read))
+            for (i, s) in specs.enumerated() {
+                image.append((segmentOffsets[i], linked.segments[i], (max(s.size, 1) + page - 1) / page * page, s.protection))
+            }
+
+            // Prepare: one thread stopped.
+            let prepared: PreparedRegion
+            do {
+                prepared = try prepare(uuid: uuid, base: base, total: total, image: image, orphan: orphan)
+            } catch PrepareFailure.addressTaken {
+                excluded.append((base, base + UInt64(total)))
+                guard let fresh = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
+                attemptMaps = fresh
+                if placementAttempt == 7 { break }
+                continue
+            } catch let PrepareFailure.engine(e) {
+                throw e
+            } catch {
+                throw self.error(.inconsistent, "unexpected prepare failure \(error)")
+            }
+            orphan = nil
+            hooks.afterPrepare?(pid)
+
+            // Commit with BUSY back-off.
+            let deadline = cls_monotonic_ns() + UInt64(options.busyDeadline * 1e9)
+            var backoffNs: UInt64 = 1_000_000
+            while true {
+                do {
+                    let (pause, count) = try commitDetours(region: prepared, header: &header)
+                    return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count,
+                                                 busyRetries: busyRetries, regionAddress: base)
+                } catch let CommitFailure.busy(e) {
+                    busyRetries += 1
+                    let now = cls_monotonic_ns()
+                    if now + backoffNs > deadline {
+                        cleanupPreparedRegion(prepared)
+                        throw e
+                    }
+                    var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
+                    nanosleep(&ts, nil)
+                    backoffNs *= 2
+                } catch let CommitFailure.fatal(e) {
+                    if e.code != .targetExited && e.code != .execRace && e.code != .inconsistent {
+                        cleanupPreparedRegion(prepared)
+                    }
+                    throw e
+                } catch {
+                    throw self.error(.inconsistent, "unexpected commit failure \(error)")
+                }
+            }
+        }
+        throw error(.noNearSpace, "every free range near \(target.path) was taken concurrently (8 attempts)")
+    }
+
+    /// Picks a page-aligned address for `size` bytes such that every byte of the region is within
+    /// ±2 GiB (rel32 reach) of every byte of the target object, in a hole of `maps` with a one-page gap on
+    /// both sides. Prefers holes below the object (the brk heap grows upward right after a non-PIE
+    /// executable), nearest first.
+    func chooseRegionAddress(maps: [ProcMapping], target: TargetObject, size: UInt64,
+                             excluded: [(UInt64, UInt64)]) -> UInt64? {
+        let page: UInt64 = 4096
+        let reach: UInt64 = (1 << 31) - 1
+        let minText = ProcFiles.text("/proc/sys/vm/mmap_min_addr")?.sutureTrim("\n ") ?? ""
+        let minAddr = max(UInt64(minText) ?? 65536, 65536)
+        // Window for the region start: [high - reach, low + reach - size].
+        let lowLimit = target.high > reach ? target.high - reach : 0
+        let highLimit = target.low + reach - size
+        let sorted = maps.sorted { $0.start < $1.start }
+        var holes: [(UInt64, UInt64)] = []
+        var prevEnd = minAddr
+        for m in sorted {
+            if m.start > prevEnd { holes.append((prevEnd, m.start)) }
+            prevEnd = max(prevEnd, m.end)
+        }
+        holes.append((prevEnd, 0x7fff_ffff_f000))
+        let heapEnd = sorted.first(where: { $0.path == "[heap]" })?.end
+        var best: (addr: UInt64, distance: UInt64)?
+        for (hs, he) in holes {
+            let start = hs + page, end = he >= page ? he - page : 0
+            guard end > start, end - start >= size else { continue }
+            var candidates: [UInt64] = []
+            // Top of the hole (closest to an object above it) and bottom (closest to an object below).
+            candidates.append((end - size) & ~(page - 1))
+            if hs != heapEnd { candidates.append((start + page - 1) & ~(page - 1)) }
+            for c in candidates {
+                guard c >= start, c + size <= end, c >= lowLimit, c <= highLimit else { continue }
+                if excluded.contains(where: { c < $0.1 && c + size > $0.0 }) { continue }
+                let distance = c + size <= target.low ? target.low - (c + size) : (c >= target.high ? c - target.high : 0)
+                // Slightly prefer below-the-object placements.
+                let weighted = c < target.low ? distance : distance + (1 << 30)
+                if best == nil || weighted < best!.distance { best = (c, weighted) }
+            }
+        }
+        return best?.addr
+    }
+
+    // MARK: - Prepare (one thread stopped)
+
+    enum PrepareFailure: Error {
+        case addressTaken
+        case engine(UserPatchError)
+    }
+
+    struct PreparedRegion {
+        var base: UInt64
+        var size: Int
+        /// Tracer-side descriptor of the memfd (`/proc/PID/fd/N` reopened), for header updates.
+        var file: Int32
+    }
+
+    func prepare(uuid: String, base: UInt64, total: Int,
+                 image: [(offset: Int, bytes: [UInt8], size: Int, prot: RegionProtection)],
+                 orphan: UserPatchRegion?) throws(PrepareFailure) -> PreparedRegion {
+        var taken = false
+        let result: PreparedRegion?
+        do {
+            result = try withInjectionThread(phase: "prepare") { (inj) throws(UserPatchError) -> PreparedRegion? in
+                if let orphan {
+                    _ = try inj.syscall(11 /* munmap */, orphan.address, orphan.end - orphan.address)
+                }
+                // memfd_create(name, MFD_CLOEXEC | MFD_EXEC); MFD_EXEC (6.3+) keeps vm.memfd_noexec=1 from
+                // sealing it non-executable; older kernels reject the flag with EINVAL.
+                let name = Array((UserPatchEngine.memfdPrefix + uuid).utf8) + [0]
+                let fdRaw = try inj.withStackBytes(name) { (addr) throws(UserPatchError) -> Int64 in
+                    var r = try inj.syscall(319, addr, 0x1 | 0x10)
+                    if r == -Int64(EINVAL) { r = try inj.syscall(319, addr, 0x1) }
+                    return r
+                }
+                guard fdRaw >= 0 else {
+                    throw self.injectedFailure("memfd_create", fdRaw,
+                                               hint: fdRaw == -Int64(EACCES) ? "vm.memfd_noexec=2 forbids executable memfds" : "")
+                }
+                let fd = UInt64(fdRaw)
+                var mapped: [(UInt64, UInt64)] = []
+                func undo() {
+                    for (a, l) in mapped { _ = try? inj.syscall(11, a, l) }
+                    _ = try? inj.syscall(3, fd)
+                }
+                let tr = try inj.syscall(77 /* ftruncate */, fd, UInt64(total))
+                if tr < 0 { undo(); throw self.injectedFailure("ftruncate", tr) }
+                for seg in image {
+                    let addr = base + UInt64(seg.offset)
+                    // mmap(addr, len, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, offset)
+                    let r = try inj.syscall(9, addr, UInt64(seg.size), UInt64(seg.prot.mmapBits), 0x01 | 0x100000, fd,
+                                            UInt64(seg.offset))
+                    if r == -Int64(EEXIST) || (r >= 0 && UInt64(r) != addr) {
+                        if r >= 0 { _ = try? inj.syscall(11, UInt64(r), UInt64(seg.size)) }
+                        undo()
+                        taken = true
+                        return nil
+                    }
+                    if r < 0 { undo(); throw self.injectedFailure("mmap", r) }
+                    mapped.append((addr, UInt64(seg.size)))
+                }
+                // Write the contents through the memfd from the tracer side: no writable+executable mapping
+                // ever exists in the target.
+                let file = open("/proc/\(self.pid)/fd/\(fd)", O_RDWR | O_CLOEXEC)
+                if file < 0 {
+                    let e = errno
+                    undo()
+                    throw self.error(.permission, "cannot open the patch memfd via /proc/\(self.pid)/fd/\(fd): \(String(cString: strerror(e)))")
+                }
+                for seg in image where !seg.bytes.isEmpty {
+                    let ok = seg.bytes.withUnsafeBytes { pwrite(file, $0.baseAddress, $0.count, off_t(seg.offset)) == $0.count }
+                    if !ok {
+                        close(file)
+                        undo()
+                        throw self.error(.inconsistent, "writing the patch image into the memfd failed")
+                    }
+                }
+                let cr = try inj.syscall(3 /* close */, fd)
+                if cr < 0 { close(file); undo(); throw self.injectedFailure("close", cr) }
+                return PreparedRegion(base: base, size: total, file: file)
+            }
+        } catch {
+            throw .engine(error)
+        }
+        if taken { throw .addressTaken }
+        guard let result else { throw .engine(self.error(.inconsistent, "prepare produced no region")) }
+        return result
+    }
+
+    func injectedFailure(_ name: String, _ r: Int64, hint: String = "") -> UserPatchError {
+        let e = Int32(-r)
+        let text = "injected \(name) failed: \(String(cString: strerror(e)))"
+        if e == EPERM || e == EACCES {
+            return error(.permission, text, hint: hint.isEmpty ? "an LSM (SELinux execmem, AppArmor) or policy denied it" : hint)
+        }
+        if e == ENOMEM { return error(.noNearSpace, text, hint: hint) }
+        return error(.permission, text, hint: hint)
+    }
+
+    /// Removes a prepared (inert) region after a failed commit; best effort.
+    func cleanupPreparedRegion(_ region: PreparedRegion) {
+        close(region.file)
+        _ = try? withInjectionThread(phase: "cleanup") { (inj) throws(UserPatchError) in
+            _ = try inj.syscall(11, region.base, UInt64(region.size))
+        }
+    }
+
+    /// Finds an existing `syscall` instruction (0f 05) in an executable mapping: the vDSO first (8 KiB),
+    /// then libc, then any other r-x mapping. Nothing is written into the target's text.
+    func findSyscallGadget() -> UInt64? {
+        if let gadget { return gadget }
+        guard let maps = ProcMapping.read(pid: pid) else { return nil }
+        let exec = maps.filter { $0.executable && $0.readable }
+        let ordered = exec.filter { $0.path == "[vdso]" } + exec.filter { $0.path.contains("/libc") }
+            + exec.filter { $0.path != "[vdso]" && !$0.path.contains("/libc") && !$0.path.hasPrefix("/memfd:") }
+        for m in ordered {
+            var addr = m.start
+            while addr < m.end {
+                let n = Int(min(m.end - addr, 65536))
+                guard let b = Ptrace.readMemory(pid: pid, address: addr, count: n) else { break }
+                var i = 0
+                while i + 1 < b.count {
+                    if b[i] == 0x0f && b[i + 1] == 0x05 {
+                        gadget = addr + UInt64(i)
+                        return gadget
+                    }
+                    i += 1
+                }
+                addr += UInt64(max(n - 1, 1))
+            }
+        }
+        return nil
+    }
+
+    /// Seizes one thread (preferring one blocked in a syscall, never one inside an rseq critical section),
+    /// runs `body` with an injector, restores the thread's registers exactly and detaches it.
+    func withInjectionThread<T>(phase: String, _ body: (Injector) throws(UserPatchError) -> T) throws(UserPatchError) -> T {
+        guard let gadget = findSyscallGadget() else {
+            throw error(.unpatchableFunction, "no syscall instruction found in any executable mapping")
+        }
+        let deadline = cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9)
+        while true {
+            let all = ProcFiles.tids(pid)
+            if all.isEmpty { throw error(.targetExited, "the process exited during \(phase)") }
+            let inSyscall = all.filter { ProcFiles.inSyscall(pid: pid, tid: $0) }
+            let ordered = inSyscall + all.filter { !inSyscall.contains($0) }
+            for tid in ordered {
+                do throws(PtraceFailure) {
+                    try Ptrace.seize(tid, options: Int(CLS_PTRACE_O_TRACEEXEC))
+                } catch {
+                    if case .exited = error { continue }
+                    throw map(error, phase: phase)
+                }
+                var pending: [Int32] = []
+                var saved = user_regs_struct()
+                do throws(PtraceFailure) {
+                    try Ptrace.interrupt(tid)
+                    let report = try Ptrace.waitStop(tid, deadline: deadline)
+                    if report == .gone { continue }
+                    if let s = report.deliverableSignal { pending.append(s) }
+                    saved = try Ptrace.getRegisters(tid)
+                } catch {
+                    Ptrace.detach(tid, signal: pending.first ?? 0)
+                    if case .exited = error { continue }
+                    throw map(error, phase: phase)
+                }
+                if inRseqCriticalSection(tid: tid, rip: saved.rip) {
+                    Ptrace.detach(tid, signal: pending.first ?? 0)
+                    continue
+                }
+                let inj = Injector(pid: pid, tid: tid, saved: saved, gadget: gadget, deadline: deadline, session: self)
+                inj.pendingSignals = pending
+                let result: Result<T, UserPatchError>
+                do throws(UserPatchError) {
+                    result = .success(try body(inj))
+                } catch {
+                    result = .failure(error)
+                }
+                // Restore registers exactly (orig_rax and an -ERESTART* rax included, so an interrupted
+                // syscall restarts), then detach passing on the first pending signal and re-raising others.
+                let restored: Bool
+                do throws(PtraceFailure) {
+                    try Ptrace.setRegisters(tid, saved)
+                    restored = true
+                } catch {
+                    restored = false
+                }
+                Ptrace.detach(tid, signal: inj.pendingSignals.first ?? 0)
+                for s in inj.pendingSignals.dropFirst() { _ = cls_tgkill(pid, tid, s) }
+                if !restored && !processGone() {
+                    throw error(.inconsistent, "could not restore the registers of thread \(tid)", hint: "restart the process")
+                }
+                return try result.get()
+            }
+            if cls_monotonic_ns() > deadline {
+                throw error(.unstoppable, "no thread could be stopped outside an rseq critical section within \(options.stopDeadline) s")
+            }
+            var ts = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&ts, nil)
+        }
+    }
+
+    /// Whether `rip` lies in the thread's current rseq critical section (struct rseq.rseq_cs →
+    /// struct rseq_cs {version, flags, start_ip, post_commit_offset, abort_ip}; linux/rseq.h).
+    func inRseqCriticalSection(tid: Int32, rip: UInt64) -> Bool {
+        guard let area = Ptrace.rseqArea(tid),
+              let csPtr = Ptrace.readMemory(pid: pid, address: area + 8, count: 8) else { return false }
+        let cs = csPtr.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        if cs == 0 { return false }
+        guard let d = Ptrace.readMemory(pid: pid, address: cs, count: 32) else { return true }
+        func u(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(d[o + $1]) << (8 * UInt64($1)) } }
+        let start = u(8), len = u(16)
+        return rip >= start && rip < start &+ len
+    }
+
+    // MARK: - Stop the world
+
+    /// Seizes and interrupts every thread until the set of TIDs in `/proc/PID/task` is stable and every
+    /// one is stopped. New threads created meanwhile are auto-attached (`PTRACE_O_TRACECLONE`).
+    func stopAll(phase: String) throws(UserPatchError) {
+        threads = [:]
+        firstStopNs = 0
+        raiseScheduler()
+        let deadline = cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9)
+        let opts = Int(CLS_PTRACE_O_TRACECLONE | CLS_PTRACE_O_TRACEEXEC)
+        // A zombie leader (main thread called pthread_exit) never reports a stop.
+        let leaderZombie = ProcFiles.text("/proc/\(pid)/task/\(pid)/stat").map { t -> Bool in
+            guard let c = t.lastIndex(of: ")") else { return false }
+            return t[t.index(after: c)...].dropFirst().first == "Z"
+        } ?? false
+        do throws(PtraceFailure) {
+            while true {
+                let listed = ProcFiles.tids(pid)
+                if listed.isEmpty { throw PtraceFailure.exited(tid: pid) }
+                var fresh = false
+                for tid in listed where threads[tid] == nil {
+                    if tid == pid && leaderZombie { continue }
+                    fresh = true
+                    do throws(PtraceFailure) {
+                        try Ptrace.seize(tid, options: opts)
+                        threads[tid] = StoppedThread()
+                        try Ptrace.interrupt(tid)
+                    } catch {
+                        switch error {
+                        case .exited:
+                            threads[tid] = nil
+                        case .permission:
+                            // Already ours: auto-attached by TRACECLONE before we saw its clone event.
+                            let tracer = ProcFiles.status("/proc/\(pid)/task/\(tid)/status")?["TracerPid"]
+                            if tracer == String(getpid()) {
+                                threads[tid] = StoppedThread()
+                            } else if ProcFiles.status("/proc/\(pid)/task/\(tid)/status") == nil {
+                                threads[tid] = nil
+                            } else {
+                                throw error
+                            }
+                        default:
+                            throw error
+                        }
+                    }
+                }
+                var waited = false
+                for tid in Array(threads.keys) where threads[tid]?.stopped == false {
+                    waited = true
+                    let report = try Ptrace.waitStop(tid, deadline: deadline)
+                    switch report {
+                    case .gone:
+                        threads[tid] = nil
+                    case let .stopped(sig, event):
+                        if firstStopNs == 0 { firstStopNs = cls_monotonic_ns() }
+                        threads[tid]?.stopped = true
+                        if event == Int32(CLS_PTRACE_EVENT_CLONE) {
+                            let child = Int32(truncatingIfNeeded: Ptrace.eventMessage(tid))
+                            if child > 0, threads[child] == nil { threads[child] = StoppedThread() }
+                        } else if event == 0 {
+                            threads[tid]?.pendingSignal = sig
+                        }
+                    }
+                }
+                if !fresh && !waited { break }
+            }
+        } catch {
+            resumeAll()
+            throw map(error, phase: phase)
+        }
+    }
+
+    /// Detaches every seized thread, passing on its pending signal; returns the time of the last detach.
+    @discardableResult
+    func resumeAll() -> UInt64 {
+        for (tid, t) in threads {
+            Ptrace.detach(tid, signal: t.stopped ? t.pendingSignal : 0)
+        }
+        let end = cls_monotonic_ns()
+        threads = [:]
+        restoreScheduler()
+        return end
+    }
+
+    func raiseScheduler() {
+        var prio: Int32 = 0
+        let policy = cls_get_thread_scheduler(&prio)
+        guard policy >= 0 else { return }
+        if cls_set_thread_scheduler(SCHED_FIFO, 10) == 0 {
+            savedScheduler = (policy, prio)
+        }
+    }
+
+    func restoreScheduler() {
+        if let s = savedScheduler {
+            _ = cls_set_thread_scheduler(s.policy, s.priority)
+            savedScheduler = nil
+        }
+    }
+
+    /// BUSY when another process shares our target's memory (a `vfork`/`posix_spawn` child that has not
+    /// exec'd yet): it is not in `/proc/PID/task`, so it cannot be stopped with the threads.
+    func sharedMemoryChild() -> Int32? {
+        for tid in threads.keys {
+            for child in ProcFiles.children(pid: pid, tid: tid) {
+                let r = cls_kcmp(pid, child, 1 /* KCMP_VM */, 0, 0)
+                if r == 0 { return child }
+            }
+        }
+        return nil
+    }
+
+    enum CommitFailure: Error {
+        case busy(UserPatchError)
+        case fatal(UserPatchError)
+    }
+
+    /// Finds a thread executing in, or returning into, one of `ranges`: `rip`, the return addresses found
+    /// by unwinding its stack with libdw CFI, and (safety net) every word of its used stack.
+    func activeThread(ranges: ActivenessRanges, maps: [ProcMapping]) throws(CommitFailure) -> String? {
+        func hit(_ a: UInt64) -> String? {
+            for r in ranges.ranges where a >= r.start && a < r.end { return r.name }
+            return nil
+        }
+        for tid in threads.keys.sorted() {
+            let regs: user_regs_struct
+            do throws(PtraceFailure) {
+                regs = try Ptrace.getRegisters(tid)
+            } catch {
+                if case .exited = error, !processGone() { continue }
+                throw .fatal(map(error, phase: "the activeness check"))
+            }
+            if let name = hit(regs.rip) {
+                return "thread \(tid) is executing \(name) (frame #0, pc 0x\(hex(regs.rip)))"
+            }
+            if let frames = unwinder?.returnAddresses(tid: tid) {
+                for (i, pc) in frames.enumerated() {
+                    // A return address belongs to the call instruction before it.
+                    if let name = hit(pc &- 1) {
+                        return "thread \(tid) will return into \(name) (frame #\(i + 1), pc 0x\(hex(pc)))"
+                    }
+                }
+            }
+            let rsp = regs.rsp
+            if let m = maps.first(where: { rsp >= $0.start && rsp < $0.end }) {
+                let from = max(m.start, rsp >= 128 ? rsp - 128 : 0) & ~7
+                let to = min(m.end, from + (8 << 20))
+                if let words = Ptrace.readMemory(pid: pid, address: from, count: Int(to - from)) {
+                    var found: (UInt64, String)?
+                    words.withUnsafeBytes { raw in
+                        let w = raw.bindMemory(to: UInt64.self)
+                        for (i, v) in w.enumerated() {
+                            if let name = hit(v) ?? hit(v &- 1) { found = (from + UInt64(i * 8), name); break }
+                        }
+                    }
+                    if let (at, name) = found {
+                        return "thread \(tid) has a code address of \(name) on its stack at 0x\(hex(at)) (stack scan)"
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// One commit attempt: stop all, check, write detours, header ACTIVE, resume.
+    func commitDetours(region: PreparedRegion, header: inout PatchRegionHeader) throws(CommitFailure) -> (UInt64, Int) {
+        prepareUnwinder()
+        do {
+            try stopAll(phase: "commit")
+        } catch {
+            throw .fatal(error)
+        }
+        let count = threads.count
+        do throws(CommitFailure) {
+            guard let maps = ProcMapping.read(pid: pid) else {
+                throw CommitFailure.fatal(error(.targetExited, "the process exited during commit"))
+            }
+            guard maps.contains(where: { $0.start == region.base && UserPatchEngine.markerUUID($0.path) == header.uuid }) else {
+                throw CommitFailure.fatal(error(.execRace, "the prepared region disappeared (the process exec'd)",
+                                                hint: "retry: the new program image is not patched"))
+            }
+            if let child = sharedMemoryChild() {
+                throw CommitFailure.busy(error(.busy, "memory is shared with vfork child \(child), which has not exec'd yet",
+                                               hint: "retry in a moment"))
+            }
+            let ranges = ActivenessRanges(ranges: header.functions.map { ($0.entry, $0.entry + $0.size, $0.symbol) })
+            if let who = try activeThread(ranges: ranges, maps: maps) {
+                throw CommitFailure.busy(error(.busy, who,
+                                               hint: "the function is running or on a stack; retry later, or patch a function that returns"))
+            }
+            guard let mem = ProcMem(pid: pid) else {
+                throw CommitFailure.fatal(error(.targetExited, "cannot open /proc/\(pid)/mem"))
+            }
+            for f in header.functions {
+                let cur = mem.read(f.detour.count, at: f.site)
+                if cur == f.original { continue }
+                throw CommitFailure.fatal(error(.foreignModification,
+                    "\(f.symbol) at 0x\(hex(f.site)) holds \(cur.map(PatchRegionHeader.hexString) ?? "unreadable bytes"), expected \(PatchRegionHeader.hexString(f.original))",
+                    hint: "another tool changed the function since the check; nothing was written"))
+            }
+            var written: [PatchRegionHeader.Function] = []
+            for f in header.functions {
+                if mem.write(f.detour, at: f.site) {
+                    written.append(f)
+                    continue
+                }
+                let failed = rollback(mem: mem, written: written, region: region)
+                throw CommitFailure.fatal(failed
+                    ? error(.inconsistent, "writing the detour of \(f.symbol) failed and the rollback failed", hint: "restart the process")
+                    : error(.permission, "writing the detour of \(f.symbol) into /proc/\(pid)/mem failed; rolled back",
+                            hint: "proc_mem.force_override=never forbids text writes"))
+            }
+            header.state = .active
+            if !writeState(.active, file: region.file) {
+                let failed = rollback(mem: mem, written: written, region: region)
+                throw CommitFailure.fatal(failed
+                    ? error(.inconsistent, "updating the region header failed and the rollback failed", hint: "restart the process")
+                    : error(.permission, "updating the region header failed; rolled back"))
+            }
+            hooks.whileStopped?(pid, threads.keys.sorted())
+        } catch {
+            resumeAll()
+            throw error
+        }
+        let first = firstStopNs
+        let end = resumeAll()
+        return (first == 0 ? 0 : end - first, count)
+    }
+
+    /// Restores the original bytes of `written` functions; marks the header INCONSISTENT if that fails.
+    /// Returns true when the rollback itself failed.
+    func rollback(mem: ProcMem, written: [PatchRegionHeader.Function], region: PreparedRegion) -> Bool {
+        var failed = false
+        for f in written.reversed() where !mem.write(f.original, at: f.site) { failed = true }
+        if failed { _ = writeState(.inconsistent, file: region.file) }
+        return failed
+    }
+
+    func writeState(_ state: PatchRegionHeader.State, file: Int32) -> Bool {
+        var v = state.rawValue.littleEndian
+        return withUnsafeBytes(of: &v) { pwrite(file, $0.baseAddress, 4, off_t(PatchRegionHeader.stateOffset)) == 4 }
+    }
+
+    // MARK: - Deactivate
+
+    func deactivate(uuid: String, startTime: UInt64?) throws(UserPatchError) -> UserPatchEngineResult {
+        try preflight(startTime: startTime)
+        guard let maps = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
+        guard let region = UserPatchEngine.regions(pid: pid, maps: maps).first(where: { $0.uuid == uuid }) else {
+            return UserPatchEngineResult(outcome: .notPresent, pauseNanoseconds: nil, threads: 0, busyRetries: 0,
+                                         regionAddress: nil)
+        }
+        guard let header = region.header else {
+            throw error(.inconsistent, "the region of patch \(uuid) has no valid header", hint: "restart the process")
+        }
+        if header.state == .inconsistent {
+            throw error(.inconsistent, "the region of patch \(uuid) is marked INCONSISTENT", hint: "restart the process")
+        }
+        let mapName = "/proc/\(pid)/map_files/\(hex(region.address))-\(hex(region.address + UInt64(header.headerSize)))"
+        let file = open(mapName, O_RDWR | O_CLOEXEC)
+        if file < 0 {
+            throw error(.permission, "cannot open the region header \(mapName): \(String(cString: strerror(errno)))")
+        }
+        defer { close(file) }
+        if header.state == .prepared {
+            // Inert region (no detour references it): just unmap it.
+            try withInjectionThread(phase: "cleanup") { (inj) throws(UserPatchError) in
+                let r = try inj.syscall(11, region.address, region.end - region.address)
+                if r < 0 { throw self.injectedFailure("munmap", r) }
+            }
+            return UserPatchEngineResult(outcome: .notPresent, pauseNanoseconds: nil, threads: 0, busyRetries: 0,
+                                         regionAddress: region.address)
+        }
+        var ranges = [(start: UInt64, end: UInt64, name: String)]()
+        ranges.append((region.address, region.end, "the patch region of \(uuid)"))
+        for f in header.functions where f.detour.count > 1 {
+            ranges.append((f.site + 1, f.site + UInt64(f.detour.count), "the detour of \(f.symbol)"))
+        }
+        let deadline = cls_monotonic_ns() + UInt64(options.busyDeadline * 1e9)
+        var backoffNs: UInt64 = 1_000_000
+        var busyRetries = 0
+        while true {
+            do throws(CommitFailure) {
+                let (pause, count) = try revertOnce(region: region, header: header, ranges: ActivenessRanges(ranges: ranges),
+                                                    file: file)
+                return UserPatchEngineResult(outcome: .deactivated, pauseNanoseconds: pause, threads: count,
+                                             busyRetries: busyRetries, regionAddress: region.address)
+            } catch {
+                switch error {
+                case let .busy(e):
+                    busyRetries += 1
+                    if cls_monotonic_ns() + backoffNs > deadline { throw e }
+                    var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
+                    nanosleep(&ts, nil)
+                    backoffNs *= 2
+                case let .fatal(e):
+                    throw e
+                }
+            }
+        }
+    }
+
+    func revertOnce(region: UserPatchRegion, header: PatchRegionHeader, ranges: ActivenessRanges,
+                    file: Int32) throws(CommitFailure) -> (UInt64, Int) {
+        prepareUnwinder()
+        do {
+            try stopAll(phase: "revert")
+        } catch {
+            throw .fatal(error)
+        }
+        let count = threads.count
+        do throws(CommitFailure) {
+            guard let maps = ProcMapping.read(pid: pid) else {
+                throw CommitFailure.fatal(error(.targetExited, "the process exited during revert"))
+            }
+            guard maps.contains(where: { $0.start == region.address && UserPatchEngine.markerUUID($0.path) == header.uuid }) else {
+                throw CommitFailure.fatal(error(.execRace, "the patch region disappeared during revert (exec?)"))
+            }
+            if let child = sharedMemoryChild() {
+                throw CommitFailure.busy(error(.busy, "memory is shared with vfork child \(child), which has not exec'd yet",
+                                               hint: "retry in a moment"))
+            }
+            if let who = try activeThread(ranges: ranges, maps: maps) {
+                throw CommitFailure.busy(error(.busy, who, hint: "a thread is inside the patch code; retry later"))
+            }
+            guard let mem = ProcMem(pid: pid) else {
+                throw CommitFailure.fatal(error(.targetExited, "cannot open /proc/\(pid)/mem"))
+            }
+            var toRestore: [PatchRegionHeader.Function] = []
+            for f in header.functions {
+                let cur = mem.read(f.detour.count, at: f.site)
+                if cur == f.detour { toRestore.append(f); continue }
+                if cur == f.original { continue }
+                throw CommitFailure.fatal(error(.foreignModification,
+                    "\(f.symbol) at 0x\(hex(f.site)) holds \(cur.map(PatchRegionHeader.hexString) ?? "unreadable bytes"), neither our detour nor the original",
+                    hint: "another tool changed the entry; nothing was restored"))
+            }
+            var restored: [PatchRegionHeader.Function] = []
+            for f in toRestore {
+                if mem.write(f.original, at: f.site) { restored.append(f); continue }
+                var failed = false
+                for r in restored.reversed() where !mem.write(r.detour, at: r.site) { failed = true }
+                if failed { _ = writeState(.inconsistent, file: file) }
+                throw CommitFailure.fatal(failed
+                    ? error(.inconsistent, "restoring \(f.symbol) failed and re-applying the detours failed", hint: "restart the process")
+                    : error(.permission, "restoring \(f.symbol) through /proc/\(pid)/mem failed; the patch stays active"))
+            }
+            _ = writeState(.prepared, file: file)
+            // Unmap the now-inert region using one of the stopped threads.
+            if let tid = threads.keys.sorted().first(where: { threads[$0]?.stopped == true }),
+               let gadget = findSyscallGadget() {
+                do throws(PtraceFailure) {
+                    let saved = try Ptrace.getRegisters(tid)
+                    if !inRseqCriticalSection(tid: tid, rip: saved.rip) {
+                        let inj = Injector(pid: pid, tid: tid, saved: saved, gadget: gadget,
+                                           deadline: cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9), session: self)
+                        _ = try? inj.syscall(11, region.address, region.end - region.address)
+                        try Ptrace.setRegisters(tid, saved)
+                        if let s = inj.pendingSignals.first, threads[tid]?.pendingSignal == 0 { threads[tid]?.pendingSignal = s }
+                        for s in inj.pendingSignals.dropFirst() { _ = cls_tgkill(pid, tid, s) }
+                    }
+                } catch {
+                    // The region stays mapped and PREPARED (inert); a later deactivate garbage-collects it.
+                }
+            }
+            hooks.whileStopped?(pid, threads.keys.sorted())
+        } catch {
+            resumeAll()
+            throw error
+        }
+        let first = firstStopNs
+        let end = resumeAll()
+        return (first == 0 ? 0 : end - first, count)
+    }
+}
+
+/// Injects raw system calls into one stopped thread by pointing `rip` at an existing `syscall`
+/// instruction and single-stepping it. Writes no code and calls no function in the target.
+final class Injector {
+    let pid: Int32
+    let tid: Int32
+    let saved: user_regs_struct
+    let gadget: UInt64
+    let deadline: UInt64
+    unowned let session: EngineSession
+    /// Signals that arrived while injecting (suppressed, passed on at detach).
+    var pendingSignals: [Int32] = []
+
+    init(pid: Int32, tid: Int32, saved: user_regs_struct, gadget: UInt64, deadline: UInt64, session: EngineSession) {
+        self.pid = pid
+        self.tid = tid
+        self.saved = saved
+        self.gadget = gadget
+        self.deadline = deadline
+        self.session = session
+    }
+
+    /// Runs syscall `nr` with up to six arguments; returns the raw result (negative errno on failure).
+    /// `orig_rax = -1` keeps the kernel's syscall-restart logic from rewinding `rip` when the thread was
+    /// stopped inside an interrupted syscall.
+    func syscall(_ nr: UInt64, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0, _ d: UInt64 = 0, _ e: UInt64 = 0,
+                 _ f: UInt64 = 0) throws(UserPatchError) -> Int64 {
+        var r = saved
+        r.rip = gadget
+        r.rax = nr
+        r.orig_rax = UInt64.max
+        r.rdi = a
+        r.rsi = b
+        r.rdx = c
+        r.r10 = d
+        r.r8 = e
+        r.r9 = f
+        do throws(PtraceFailure) {
+            try Ptrace.setRegisters(tid, r)
+            for _ in 0..<64 {
+                try Ptrace.singleStep(tid)
+                let report = try Ptrace.waitStop(tid, deadline: deadline)
+                guard case let .stopped(sig, event) = report else { throw PtraceFailure.exited(tid: tid) }
+                let now = try Ptrace.getRegisters(tid)
+                if event == 0 && sig != SIGTRAP { pendingSignals.append(sig) }
+                if now.rip == gadget &+ 2 { return Int64(bitPattern: now.rax) }
+                if now.rip != gadget {
+                    throw PtraceFailure.failed(request: "PTRACE_SINGLESTEP (unexpected pc 0x\(hex(now.rip)))", tid: tid, errno: EIO)
+                }
+                try Ptrace.setRegisters(tid, r)
+            }
+            throw PtraceFailure.timeout(tid: tid)
+        } catch {
+            throw session.map(error, phase: "syscall injection")
+        }
+    }
+
+    /// Writes `bytes` below the red zone of the stopped thread's stack, runs `body` with their address,
+    /// and restores the stack bytes.
+    func withStackBytes<T>(_ bytes: [UInt8], _ body: (UInt64) throws(UserPatchError) -> T) throws(UserPatchError) -> T {
+        let addr = (saved.rsp &- 128 &- 512 &- UInt64(bytes.count)) & ~15
+        let old = Ptrace.readMemory(pid: pid, address: addr, count: bytes.count)
+        guard Ptrace.writeMemory(pid: pid, address: addr, bytes: bytes) else {
+            throw session.error(.permission, "cannot write to the stack of thread \(tid) at 0x\(hex(addr))")
+        }
+        defer { if let old { _ = Ptrace.writeMemory(pid: pid, address: addr, bytes: old) } }
+        return try body(addr)
+    }
+}

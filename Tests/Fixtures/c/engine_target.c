@@ -1,0 +1,185 @@
+/* Target program for the ptrace engine tests (Tests/SuturePatchingTests/EngineTests.swift).
+ *
+ * Usage: engine_target MODE [N]
+ *   busy N   N worker threads call compute(7) in a loop (N = 0: the main thread does, polling stdin)
+ *   idle N   N threads sleep in pause(); the main thread reads stdin
+ *   loop     the main thread runs event_loop() forever (it never returns), serving stdin from inside
+ *   churn    threads are created and exit every ~50 us; 4 persistent threads bump counters
+ *   parent   fork a "busy 1" child and report any stop/continue seen with WUNTRACED|WCONTINUED
+ * stdin commands (one per line): "s" prints and resets result counts, "e TOKEN" echoes TOKEN once,
+ * "q" exits 0, "x" exits 3.
+ * compute() returns 2*x + base_value; the test patch returns 3*x, so 14 = old, 21 = new. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+long base_value = 0;
+
+__attribute__((noinline)) long compute(long x) {
+    long r = x * 2;
+    r += base_value;
+    return r;
+}
+
+static atomic_long n_old, n_new, n_wrong;
+volatile long counters[64];
+atomic_long churn_counter;
+
+static void account(long v) {
+    if (v == 14) atomic_fetch_add(&n_old, 1);
+    else if (v == 21) atomic_fetch_add(&n_new, 1);
+    else {
+        atomic_fetch_add(&n_wrong, 1);
+        fprintf(stderr, "WRONG %ld\n", v);
+    }
+}
+
+static int handle_line(char *line) {
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    if (!strcmp(line, "s")) {
+        printf("old=%ld new=%ld wrong=%ld\n", atomic_exchange(&n_old, 0), atomic_exchange(&n_new, 0),
+               atomic_load(&n_wrong));
+    } else if (!strncmp(line, "e ", 2)) {
+        printf("echo %s\n", line + 2);
+    } else if (!strcmp(line, "q")) {
+        exit(0);
+    } else if (!strcmp(line, "x")) {
+        _exit(3);
+    }
+    return 0;
+}
+
+static void serve_stdin_forever(void) {
+    char line[256];
+    while (fgets(line, sizeof line, stdin)) handle_line(line);
+    exit(0);
+}
+
+static void *worker(void *arg) {
+    long idx = (long)arg;
+    for (;;) {
+        account(compute(7));
+        counters[idx]++;
+    }
+    return NULL;
+}
+
+static void *sleeper(void *arg) {
+    (void)arg;
+    for (;;) pause();
+    return NULL;
+}
+
+/* Never returns: the test tries to replace it and must get BUSY. */
+__attribute__((noinline)) void event_loop(void) {
+    char line[256];
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    for (;;) {
+        if (poll(&p, 1, 1) > 0) {
+            if (!fgets(line, sizeof line, stdin)) exit(0);
+            handle_line(line);
+        }
+        account(compute(7));
+    }
+}
+
+static void *churn_child(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 10; i++) atomic_fetch_add(&churn_counter, 1);
+    return NULL;
+}
+
+static void *churn_spawner(void *arg) {
+    (void)arg;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    for (;;) {
+        pthread_t t;
+        if (pthread_create(&t, &a, churn_child, NULL) != 0) usleep(1000);
+        usleep(50);
+    }
+    return NULL;
+}
+
+static void start_threads(int n, void *(*fn)(void *)) {
+    for (long i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, fn, (void *)i) != 0) {
+            perror("pthread_create");
+            exit(1);
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *mode = argc > 1 ? argv[1] : "busy";
+    int n = argc > 2 ? atoi(argv[2]) : 1;
+    if (!strcmp(mode, "busy")) {
+        if (n > 0) {
+            start_threads(n, worker);
+            printf("ready %d\n", getpid());
+            serve_stdin_forever();
+        }
+        printf("ready %d\n", getpid());
+        char line[256];
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        for (;;) {
+            for (int i = 0; i < 20000; i++) account(compute(7));
+            if (poll(&p, 1, 0) > 0) {
+                if (!fgets(line, sizeof line, stdin)) exit(0);
+                handle_line(line);
+            }
+        }
+    } else if (!strcmp(mode, "idle")) {
+        start_threads(n, sleeper);
+        printf("ready %d\n", getpid());
+        serve_stdin_forever();
+    } else if (!strcmp(mode, "loop")) {
+        printf("ready %d\n", getpid());
+        event_loop();
+    } else if (!strcmp(mode, "churn")) {
+        start_threads(4, worker);
+        pthread_t t;
+        pthread_create(&t, NULL, churn_spawner, NULL);
+        pthread_create(&t, NULL, churn_spawner, NULL);
+        printf("counters %p %p\n", (void *)counters, (void *)&churn_counter);
+        printf("ready %d\n", getpid());
+        serve_stdin_forever();
+    } else if (!strcmp(mode, "parent")) {
+        pid_t child = fork();
+        if (child == 0) {
+            start_threads(1, worker);
+            serve_stdin_forever();
+        }
+        printf("child %d\n", child);
+        printf("ready %d\n", getpid());
+        for (;;) {
+            int st;
+            pid_t r = waitpid(child, &st, WUNTRACED | WCONTINUED);
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                break;
+            }
+            if (WIFSTOPPED(st)) printf("PARENT saw stop %d\n", WSTOPSIG(st));
+            else if (WIFCONTINUED(st)) printf("PARENT saw continue\n");
+            else {
+                printf("PARENT saw exit\n");
+                break;
+            }
+        }
+        return 0;
+    }
+    return 2;
+}
