@@ -61,6 +61,10 @@ public final class ImportResolver {
     public let objects: [LoadedObject]
     private let procRoot: String
     private var parsed: [Int: (elf: ELFObjectFile, bias: UInt64)?] = [:]
+    /// This process's own objects (for ifuncs), read on first use.
+    private var selfObjects: [LoadedObject]?
+    /// Per object: exported (defined, non-local) `.dynsym` symbols by name, built on first use.
+    private var exports: [Int: [String: [ELFSymbol]]] = [:]
 
     /// Reads `/proc/PID/maps`.
     /// - Parameter procRoot: `/proc` (tests may point elsewhere only for the maps file; objects are still
@@ -135,7 +139,23 @@ public final class ImportResolver {
         }
         for (i, object) in objects.enumerated() {
             guard let (elf, bias) = load(i) else { continue }
-            guard let sym = try? elf.exportedSymbol(named: symbolName, version: version) else { continue }
+            if exports[i] == nil {
+                var table: [String: [ELFSymbol]] = [:]
+                for s in (try? elf.symbols(.dynsym)) ?? [] where s.isDefined && s.binding != ELFSymbol.bindLocal
+                    && s.type != ELFSymbol.typeSection && !s.name.isEmpty {
+                    table[s.name, default: []].append(s)
+                }
+                exports[i] = table
+            }
+            let candidates = exports[i]![symbolName] ?? []
+            let chosen: ELFSymbol?
+            if let version {
+                chosen = candidates.first { $0.version == version }
+            } else {
+                chosen = candidates.first { $0.isDefaultVersion && $0.binding == ELFSymbol.bindGlobal }
+                    ?? candidates.first { $0.isDefaultVersion }
+            }
+            guard let sym = chosen else { continue }
             if sym.type == ELFSymbol.typeIFunc {
                 let address = try resolveIFunc(symbolName, version: version, object: object, bias: bias)
                 return Resolved(address: address, object: object.path, version: sym.version, viaIFunc: true)
@@ -194,8 +214,10 @@ public final class ImportResolver {
 
     /// Resolves an IFUNC by asking this process's dynamic linker for the same file's symbol.
     private func resolveIFunc(_ name: String, version: String?, object: LoadedObject, bias: UInt64) throws(ImportResolverError) -> UInt64 {
-        let selfMaps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
-        guard let mine = Self.parseMaps(selfMaps).first(where: { $0.device == object.device && $0.inode == object.inode }) else {
+        if selfObjects == nil {
+            selfObjects = Self.parseMaps((try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? "")
+        }
+        guard let mine = selfObjects!.first(where: { $0.device == object.device && $0.inode == object.inode }) else {
             throw ImportResolverError("pid \(pid): \(name) in \(object.path) is a GNU indirect function (ifunc) and this process does not map the same file to resolve it; reference a non-ifunc symbol instead")
         }
         guard let handle = dlopen(mine.path, RTLD_LAZY | RTLD_NOLOAD) else {
