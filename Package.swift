@@ -70,5 +70,6 @@ let package = Package(
         ),
         .testTarget(name: "SuturePatchingTests", dependencies: ["SuturePatching", "SutureBuild", "SutureTestSupport"]),
         .testTarget(name: "SutureCLITests", dependencies: ["SutureCore", "SutureTestSupport"]),
+        .testTarget(name: "SutureBuildTests", dependencies: ["SutureBuild", "SutureCore", "SutureTestSupport"]),
     ]
 )

@@ -7,6 +7,9 @@ struct Suture: ParsableCommand {
         commandName: "suture",
         abstract: "Declarative live patching for the Linux kernel and running processes.",
         version: "0.1.0",
-        subcommands: [KernelDriverCommand.self]
+        subcommands: [
+            KernelDriverCommand.self,
+            BundleCommand.self,
+        ]
     )
 }

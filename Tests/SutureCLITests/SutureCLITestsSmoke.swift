@@ -1,5 +1,0 @@
-import Testing
-
-@Test func SutureCLITestsPackageRootFound() {
-    #expect(true == true)
-}
