@@ -51,7 +51,7 @@ struct SutureRun {
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
         let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
-        #expect(first.hasPrefix("\(dir.path)/patch.yaml:16:21: error: checksum mismatch: payload 'demo-fix.o'"))
+        #expect(first.hasPrefix("\(dir.path)/patch.yaml:16:19: error: checksum mismatch: payload 'demo-fix.o'"))
     }
 
     @Test func verifyOnATamperedCopy() throws {

@@ -130,8 +130,8 @@ func coreutilsDigest(_ directory: URL) throws -> String {
         let error = try #require(throws: DiagnosticError.self) { try BundleReader.read(directory: dir) }
         let d = try #require(error.diagnostics.first)
         #expect(d.location?.line == 16)
-        #expect(d.location?.column == 5)
-        #expect(d.sourceLine?.hasPrefix("    payload_sha265: \"") == true)
+        #expect(d.location?.column == 3)
+        #expect(d.sourceLine?.hasPrefix("  payload_sha265: \"") == true)
         #expect(d.message.contains("did you mean 'payload_sha256'"))
     }
 

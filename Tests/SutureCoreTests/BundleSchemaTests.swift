@@ -86,7 +86,7 @@ import Yams
     /// The schema is not vacuous: bad-corpus cases whose defect is in patch.yaml's structure fail it too.
     @Test func schemaRejectsStructuralDefects() throws {
         let cases = ["bad-uuid", "unknown-key", "wrong-type", "format-too-new", "empty-entities", "bad-kind",
-                     "absolute-payload", "path-escape", "relative-user-target", "bool-yes"]
+                     "absolute-payload", "path-escape", "relative-user-target", "kernel-without-module-name", "kernel-entity-with-functions"]
         let files = cases.map { TestSupport.fixtures.appendingPathComponent("bad-bundles/\($0)/patch.yaml") }
         let results = try Self.validate(files)
         for (name, errors) in zip(cases, results) {

@@ -10,11 +10,12 @@ struct BundleCommand: ParsableCommand {
     static let subcommandList: [any ParsableCommand.Type] = [
         BundleInspectCommand.self,
         BundleVerifyCommand.self,
+        BundleCreateKernelCommand.self,
     ]
 
     static let configuration = CommandConfiguration(
         commandName: "bundle",
-        abstract: "Inspect and verify patch bundles.",
+        abstract: "Create, inspect and verify patch bundles.",
         subcommands: subcommandList
     )
 }
