@@ -1,4 +1,4 @@
-import CLibElf
+internal import CLibElf
 #if canImport(Glibc)
 import Glibc
 #endif
