@@ -96,6 +96,10 @@ patches:
   sha256: "$(sum "$k/livepatch-sample.patch")"
 YAML
 
+# The example kernel bundle that examples/manifests/kernel.yaml refers to is the same bundle.
+ex="$here/../../../examples/bundles/livepatch-sample"
+rm -rf "$ex"; mkdir -p "$(dirname "$ex")"; cp -r "$k" "$ex"
+
 # --- bad-input corpus: each case is the user-demo bundle with one defect --------------------------------
 rm -rf "$bad"; mkdir -p "$bad"
 mk() { # mk CASE SED-EXPRESSION: copy user-demo to CASE and edit its patch.yaml
