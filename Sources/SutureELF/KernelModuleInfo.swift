@@ -1,9 +1,5 @@
-internal import CLibElf
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// The `.modinfo` section of a Linux kernel module (`.ko`), read with libelf.
+/// The `.modinfo` section of a Linux kernel module (`.ko`), read with libelf (through `ELFObjectFile`).
 ///
 /// Format: `.modinfo` is a sequence of NUL-terminated `key=value` strings emitted by `MODULE_INFO()`
 /// (include/linux/moduleparam.h, `__MODULE_INFO`) and by modpost (`vermagic=`, `name=`, `depends=`,
@@ -74,48 +70,32 @@ public struct KernelModuleModinfo: Sendable, Hashable {
     ///   which every `.ko` is), or has no `.modinfo` section.
     public static func read(path: String) throws(ReadError) -> KernelModuleModinfo {
         func fail(_ reason: String) -> ReadError { ReadError(path: path, reason: reason) }
-        _ = elf_version(UInt32(EV_CURRENT))
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw fail("cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard let elf = elf_begin(fd, ELF_C_READ, nil) else {
-            throw fail("libelf: \(String(cString: elf_errmsg(-1)))")
+        func fail(_ error: ELFObjectError) -> ReadError {
+            let prefix = path + ": "
+            return fail(error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message)
         }
-        defer { elf_end(elf) }
-        guard elf_kind(elf) == ELF_K_ELF else { throw fail("not an ELF file") }
-        var ehdr = GElf_Ehdr()
-        guard gelf_getehdr(elf, &ehdr) != nil else {
-            throw fail("libelf: cannot read the ELF header: \(String(cString: elf_errmsg(-1)))")
+        let file: ELFObjectFile
+        do {
+            file = try ELFObjectFile(path: path)
+        } catch {
+            throw fail(error)
         }
-        guard ehdr.e_type == UInt16(ET_REL) else {
-            throw fail("not a kernel module: ELF type \(ehdr.e_type), expected ET_REL (1)")
-        }
-        var shstrndx = 0
-        guard elf_getshdrstrndx(elf, &shstrndx) == 0 else {
-            throw fail("libelf: no section name table: \(String(cString: elf_errmsg(-1)))")
+        guard file.fileType == ELFObjectFile.typeRelocatable else {
+            throw fail("not a kernel module: ELF type \(file.fileType), expected ET_REL (1)")
         }
         var modinfo: [UInt8]?
         var klpObjects = Set<String>()
-        var scn = elf_nextscn(elf, nil)
-        while let section = scn {
-            defer { scn = elf_nextscn(elf, section) }
-            var shdr = GElf_Shdr()
-            guard gelf_getshdr(section, &shdr) != nil, let cname = elf_strptr(elf, shstrndx, Int(shdr.sh_name)) else {
-                continue
-            }
-            let name = String(cString: cname)
-            if name == ".modinfo" {
-                guard shdr.sh_type != UInt32(SHT_NOBITS), let data = elf_getdata(section, nil) else {
-                    throw fail("libelf: cannot read .modinfo: \(String(cString: elf_errmsg(-1)))")
+        for section in file.sections {
+            if section.name == ".modinfo" {
+                guard !section.isNoBits else { throw fail(".modinfo has no contents (SHT_NOBITS)") }
+                do {
+                    modinfo = try file.sectionData(section.index)
+                } catch {
+                    throw fail(error)
                 }
-                if let buf = data.pointee.d_buf, data.pointee.d_size > 0 {
-                    modinfo = Array(UnsafeRawBufferPointer(start: buf, count: Int(data.pointee.d_size)))
-                } else {
-                    modinfo = []
-                }
-            } else if name.hasPrefix(".klp.rela.") {
+            } else if section.name.hasPrefix(".klp.rela.") {
                 // .klp.rela.<object>.<section name, which itself starts with '.'>
-                let rest = name.dropFirst(".klp.rela.".count)
+                let rest = section.name.dropFirst(".klp.rela.".count)
                 if let dot = rest.firstIndex(of: "."), dot > rest.startIndex {
                     klpObjects.insert(String(rest[..<dot]))
                 }
@@ -125,7 +105,7 @@ public struct KernelModuleModinfo: Sendable, Hashable {
         let entries = parseEntries(bytes)
         var info = KernelModuleModinfo(entries: entries, name: "", nameFromModinfo: false, vermagic: nil,
                                        license: nil, depends: [], isLivepatch: false,
-                                       klpRelocationObjects: klpObjects.sorted(), machine: ehdr.e_machine)
+                                       klpRelocationObjects: klpObjects.sorted(), machine: file.machine)
         info.vermagic = info.value("vermagic")
         info.license = info.value("license")
         info.depends = (info.value("depends") ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
