@@ -530,3 +530,20 @@ private func fmt(_ seconds: Double) -> String {
     let tenths = (seconds * 10).rounded() / 10
     return tenths == tenths.rounded() ? String(Int(tenths)) : String(tenths)
 }
+
+extension SysfsKernelPatchDriver {
+    /// The driver as the CLI builds it: the real kernel with sysfs/proc under `root`, the reboot-required
+    /// record under `<root>/var/lib/suture`, `forceTransition` from `--force-transition`, and the deadline
+    /// overrides of `KernelDriverOptions.overridden(by:)` read from `environment` (used by the kernel tier
+    /// to get a 3 s hard deadline).
+    public static func system(root: String = "/", forceTransition: Bool = false, environment: [String: String] = [:],
+                              events: @escaping @Sendable (KernelDriverEvent) -> Void = { _ in }) -> SysfsKernelPatchDriver {
+        var o = KernelDriverOptions().overridden(by: environment)
+        o.forceTransition = forceTransition
+        var r = root
+        while r.hasSuffix("/") { r.removeLast() }
+        o.stateDirectory = r + o.stateDirectory
+        return SysfsKernelPatchDriver(kernel: LinuxKernelInterface(root: root), clock: SystemDriverClock(), options: o,
+                                      events: events)
+    }
+}

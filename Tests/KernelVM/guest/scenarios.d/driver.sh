@@ -41,11 +41,12 @@ check "stack shows the patched function" grep -q "sutlp_target_work" /tmp/d3a.ou
 check "reverted: dir gone" [ ! -d $LP/sutlp_busy ]
 check "reverted: module unloaded" [ ! -d /sys/module/sutlp_busy ]
 check "no force written" sh -c "! grep -q \"^kernel-driver: forced\" /tmp/d3a.out"
-( sleep 4; echo N > /sys/module/sutlp_target/parameters/hold; echo "SUTURE-TIER: [D3] released holder at $(cut -d' ' -f1 /proc/uptime)s" ) &
+# Release the holder well after the 2 s hard deadline (suture itself needs ~1-2 s to start under TCG).
+( sleep 10; echo N > /sys/module/sutlp_target/parameters/hold; echo "SUTURE-TIER: [D3] released holder at $(cut -d' ' -f1 /proc/uptime)s" ) &
 run d3b kernel-driver activate $M/sutlp_busy.ko --target sutlp_target --on-stall wait --soft-deadline 1 --hard-deadline 2 --wait-limit 60
 wait
 check "wait exits 0 after release" [ "$RC" = 0 ]
-check "hard deadline reported while waiting" grep -q "hardDeadline sutlp_busy" /tmp/d3b.out
+check "hard deadline reported while waiting" grep -q "hardDeadline sutlp_busy: .*onStall: wait; blocked by pid $HOLDER (sutlp_holder)" /tmp/d3b.out
 check "enabled=1 transition=0" [ "$(attr $LP/sutlp_busy/enabled)$(attr $LP/sutlp_busy/transition)" = 10 ]
 check "patched function effect visible (last=1)" wait_for 10 '[ "$(attr /sys/module/sutlp_target/parameters/last)" = 1 ]'
 
