@@ -43,6 +43,8 @@ public final class PlanExecutor: @unchecked Sendable {
     private let holder: LockHolder
     private let runID: String
     private var interrupted: InterruptedRun?
+    /// Set by a kernel stall: whether the driver left the transition running (`onStall: wait|fail`).
+    private var stallLeftRunning = false
 
     /// Creates an executor.
     /// - Parameters:
@@ -235,7 +237,9 @@ public final class PlanExecutor: @unchecked Sendable {
         var rollback: [ActionReport] = []
         var undoOK = true
         let stallPolicy = failure.flatMap { f in f.stalled ? (byUUID[plan.actions[f.index].uuid]?.onStall ?? .revert) : nil }
-        let shouldUndo = failure != nil && (stallPolicy == nil || stallPolicy == .revert)
+        // A reversed transition (onStall: revert) leaves the kernel idle: undo the rest of the run. A
+        // transition left running (wait/fail) blocks every other livepatch change: leave everything.
+        let shouldUndo = failure != nil && !(failure!.stalled && stallLeftRunning)
         if shouldUndo {
             for entry in undoStack.reversed() {
                 try? record(JournalRecord(seq: 0, event: .undoBegin, index: entry.index, action: entry.action))
@@ -276,8 +280,9 @@ public final class PlanExecutor: @unchecked Sendable {
             } else if failure.stalled {
                 exitCode = .stalled
                 let policy = stallPolicy ?? .revert
-                summary = "Error: \(what). Kernel transition stalled; left per onStall: \(policy.rawValue)"
-                    + (policy == .revert ? ", earlier actions rolled back" : ", earlier actions kept") + " (exit 6)."
+                summary = "Error: \(what). Kernel transition stalled; handled per onStall: \(policy.rawValue)"
+                    + (stallLeftRunning ? " (transition left running), earlier actions kept"
+                                        : " (transition reversed), earlier actions rolled back") + " (exit 6)."
             } else {
                 exitCode = .rolledBack
                 summary = "Error: \(what). Rolled back \(rollback.count) action(s); the host is as before (exit 4)."
@@ -478,6 +483,7 @@ public final class PlanExecutor: @unchecked Sendable {
                     // undo them here so a failed action leaves nothing behind.
                     var extra: [String] = []
                     for step in undo.reversed() { if let p = runUndo(step, action: action) { extra.append(p) } }
+                    if error.kind == .stalled { stallLeftRunning = error.transitionLeftRunning }
                     return .failed(processOutcome: nil, code: error.kind.rawValue, detail: error.description,
                                    attention: extra, stalled: error.kind == .stalled)
                 }
@@ -489,7 +495,7 @@ public final class PlanExecutor: @unchecked Sendable {
             let bundle = installedIntact(action.uuid).bundle ?? desired?.bundle
             let entities = bundle?.metadata.entities ?? []
             let modules: [(String, BundleEntity?)] = entities.isEmpty
-                ? [(action.targetPath ?? action.patch, nil)]
+                ? [(action.module ?? action.targetPath ?? action.patch, nil)]
                 : entities.map { ($0.moduleName ?? $0.targetPath, $0) }
             var undo: [Undo] = []
             var unloaded = 0
@@ -502,6 +508,7 @@ public final class PlanExecutor: @unchecked Sendable {
                 } catch {
                     var extra: [String] = []
                     for step in undo.reversed() { if let p = runUndo(step, action: action) { extra.append(p) } }
+                    if error.kind == .stalled { stallLeftRunning = error.transitionLeftRunning }
                     return .failed(processOutcome: nil, code: error.kind.rawValue, detail: error.description,
                                    attention: extra, stalled: error.kind == .stalled)
                 }

@@ -126,7 +126,8 @@ final class FakeHost: @unchecked Sendable {
             host.call(name)
             if let kind = host.kernelFailure(name) {
                 if kind == .stalled && onStall != .revert { host.setKernel(module, enabled: true) }
-                throw KernelPatchError(kind, patch: module, message: "injected")
+                throw KernelPatchError(kind, patch: module, message: "injected",
+                                       transitionLeftRunning: kind == .stalled && onStall != .revert)
             }
             host.setKernel(module, enabled: true)
         }
