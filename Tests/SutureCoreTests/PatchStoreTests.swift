@@ -189,3 +189,20 @@ import Testing
         #expect(store.entry(uuid: "../x") == nil)
     }
 }
+
+@Suite struct PatchStoreAccessorTests {
+    @Test func executorProtocolRoundTrip() throws {
+        let (root, store, bundle) = try PatchStoreTests.setUp()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let access: any PatchStoreAccess = store.accessor
+        #expect(try access.installed(uuid: bundle.metadata.uuid) == nil)
+        let installed = try access.install(bundle)
+        #expect(installed.path == store.path(for: bundle.metadata.uuid).path)
+        #expect(installed.digest == bundle.digest)
+        #expect(try access.install(bundle) == installed)  // same digest: no-op
+        #expect(try access.installed(uuid: bundle.metadata.uuid)?.problems == [])
+        try access.remove(uuid: bundle.metadata.uuid)
+        try access.remove(uuid: bundle.metadata.uuid)  // absent: fine
+        #expect(try access.installed(uuid: bundle.metadata.uuid) == nil)
+    }
+}
