@@ -69,15 +69,21 @@ public struct KernelLiveState: Codable, Sendable, Hashable {
     public var ftraceEnabled: Bool?
     /// Tasks whose `patch_state` is not the target state while a transition is in progress.
     public var blockers: [TransitionBlocker]
+    /// Livepatch modules loaded in `/sys/module` (their `taint` has `K`), by module name, whether or not they
+    /// still have a `/sys/kernel/livepatch` directory: a module listed here but absent from ``patches`` is
+    /// disabled or replaced and awaits `rmmod`. Patch modules in ``patches`` are listed too.
+    public var livepatchModules: [String: KernelModuleInfo]
 
     /// Memberwise initializer.
     public init(livepatchSupported: Bool = false, patches: [KernelLivePatch] = [], tainted: UInt64 = 0,
-                ftraceEnabled: Bool? = nil, blockers: [TransitionBlocker] = []) {
+                ftraceEnabled: Bool? = nil, blockers: [TransitionBlocker] = [],
+                livepatchModules: [String: KernelModuleInfo] = [:]) {
         self.livepatchSupported = livepatchSupported
         self.patches = patches
         self.tainted = tainted
         self.ftraceEnabled = ftraceEnabled
         self.blockers = blockers
+        self.livepatchModules = livepatchModules
     }
 }
 
