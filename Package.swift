@@ -46,7 +46,8 @@ let package = Package(
         .target(
             name: "SuturePatching",
             dependencies: ["SutureCore", "SutureELF", "CLinuxShim", "CLibDW",
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Patch creation (bundle create; later: from source with the object differ).
         .target(name: "SutureBuild", dependencies: ["SutureCore", "SutureELF", "SuturePatching"]),

@@ -10,6 +10,8 @@ final class TargetProcess: @unchecked Sendable {
     private let stdoutFD: Int32
     private let stderrFD: Int32
     private var buffer: [UInt8] = []
+    /// Every stdout line read so far.
+    private(set) var seen: [String] = []
     private var reaped = false
 
     init(_ path: String, _ args: [String]) throws {
@@ -60,6 +62,7 @@ final class TargetProcess: @unchecked Sendable {
             if let nl = buffer.firstIndex(of: 10) {
                 let line = String(decoding: buffer[..<nl], as: UTF8.self)
                 buffer.removeFirst(nl + 1)
+                seen.append(line)
                 return line
             }
             var chunk = [UInt8](repeating: 0, count: 4096)
@@ -149,7 +152,7 @@ struct RawCodeImage: UserPatchImageSource {
 
     var segments: [UserPatchSegmentSpec] { [UserPatchSegmentSpec(size: code.count, protection: .readExecute)] }
 
-    func link(base: UInt64, loadBias: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage {
+    func link(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage {
         UserPatchLinkedImage(segments: [code], replacements: symbols.mapValues { base + UInt64($0) })
     }
 }
@@ -187,7 +190,7 @@ struct EngineFixture {
             guard f.count == 4, f[3] == name, let value = UInt64(f[0], radix: 16), let size = UInt64(f[1], radix: 16) else {
                 continue
             }
-            let base = ELFIdentity.read(path: target)!.lowestLoadVaddr
+            let base = ELFIdentity.read(path: target)!.lowestLoadVaddr & ~UInt64(4095)
             // Map the vaddr to a file offset through the PT_LOAD headers (readelf -lW).
             let ph = try runTool("/usr/bin/readelf", ["-lW", target])
             var fileOffset: UInt64?

@@ -46,4 +46,234 @@ import SutureCore
         #expect(p.isAlive)
         #expect(p.stderrText().isEmpty)
     }
+
+    @Test func nonPIETargetAndApplyTwiceIsNoOp() throws {
+        let fx = try EngineFixture(pie: false)
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "1")
+        defer { p.stop() }
+        let request = try fx.computeRequest()
+        #expect(try UserPatchEngine.activate(request, pid: p.pid).outcome == .activated)
+        #expect(p.settle(expectNew: true)?.new ?? 0 > 0)
+        #expect(UserPatchEngine.readback(pid: p.pid).first?.header?.loadBias == 0)
+        // Second activation: a successful no-op, no stop.
+        let again = try UserPatchEngine.activate(request, pid: p.pid)
+        #expect(again.outcome == .alreadyActive)
+        #expect(again.pauseNanoseconds == nil)
+        #expect(UserPatchEngine.readback(pid: p.pid).count == 1)
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .deactivated)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        let sym = try fx.symbol("compute")
+        #expect(peek(p.pid, 0x400000 + sym.offset, Int(sym.size)) == sym.bytes)
+        // Deactivating again: nothing there.
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .notPresent)
+    }
+
+    @Test func otherBuildIDIsNotApplicableAndTouchesNothing() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "1")
+        defer { p.stop() }
+        var request = try fx.computeRequest()
+        request.entity.targetBuildID = String(repeating: "ab", count: 20)
+        let before = try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8)
+        #expect {
+            try UserPatchEngine.activate(request, pid: p.pid)
+        } throws: { ($0 as? UserPatchError)?.code == .notApplicable }
+        let after = try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8)
+        #expect(before == after)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+    }
+
+    @Test func alwaysRunningEventLoopIsBusy() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("loop")
+        defer { p.stop() }
+        let s = try fx.symbol("event_loop")
+        let request = UserPatchRequest(
+            uuid: UUID().uuidString.lowercased(),
+            entity: BundleEntityView(targetPath: fx.target, targetBuildID: fx.buildID, functions: [
+                .init(symbol: "event_loop", offset: s.offset, size: s.size, expectedBytes: Array(s.bytes.prefix(16)),
+                      replacement: "compute_v2"),
+            ]),
+            image: RawCodeImage(code: fx.replacement, symbols: ["compute_v2": 0]))
+        let started = Date()
+        var caught: UserPatchError?
+        do {
+            _ = try UserPatchEngine.activate(request, pid: p.pid, options: UserPatchOptions(busyDeadline: 0.5))
+        } catch {
+            caught = error
+        }
+        #expect(caught?.code == .busy)
+        #expect(caught?.message.contains("event_loop") == true)
+        #expect(caught?.message.contains("thread \(p.pid)") == true)
+        #expect(Date().timeIntervalSince(started) < 30)
+        // Target unaffected: still serving, original code, no region left behind.
+        p.send("e still-here")
+        #expect(p.waitFor("echo") == "echo still-here")
+        #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+        let bias = try #require(loadBias(p.pid, fx.target))
+        #expect(peek(p.pid, bias + s.offset, Int(s.size)) == s.bytes)
+    }
+
+    @Test func threadBlockedInReadReadsNextLineOnce() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("idle", "0")
+        defer { p.stop() }
+        // The only thread is blocked in read(0): it is the injection thread and its read must restart.
+        let request = try fx.computeRequest()
+        #expect(try UserPatchEngine.activate(request, pid: p.pid).outcome == .activated)
+        p.send("e one")
+        #expect(p.readLine() == "echo one")
+        p.send("e two")
+        #expect(p.readLine() == "echo two")
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .deactivated)
+        p.send("e three")
+        #expect(p.readLine() == "echo three")
+        p.send("e four")
+        #expect(p.readLine() == "echo four")
+        #expect(p.isAlive)
+    }
+
+    @Test func alreadyTracedIsPermission() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("idle", "1")
+        defer { p.stop() }
+        let tracer = PtraceThread(name: "test-tracer")
+        defer { tracer.shutdown() }
+        let seized: Bool = tracer.run {
+            do throws(PtraceFailure) { try Ptrace.seize(p.pid, options: 0); return true } catch { return false }
+        }
+        #expect(seized)
+        var caught: UserPatchError?
+        do { _ = try UserPatchEngine.activate(try fx.computeRequest(), pid: p.pid) } catch let e as UserPatchError { caught = e }
+        #expect(caught?.code == .permission)
+        #expect(caught?.message.contains("already traced") == true)
+        _ = tracer.run { Ptrace.detach(p.pid) }
+        p.send("e ok")
+        #expect(p.waitFor("echo") == "echo ok")
+    }
+
+    @Test func targetExitingDuringActivationIsTargetExited() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "2")
+        defer { p.stop() }
+        let hooks = UserPatchHooks(afterPrepare: { pid in
+            kill(pid, SIGKILL)
+            // Wait until it is a zombie (the test is its parent and has not reaped it).
+            for _ in 0..<3000 {
+                if let st = ProcFiles.stat(pid), st.state == "Z" { return }
+                usleep(1000)
+            }
+        })
+        var caught: UserPatchError?
+        do { _ = try UserPatchEngine.activate(try fx.computeRequest(), pid: p.pid, hooks: hooks) } catch let e as UserPatchError { caught = e }
+        #expect(caught?.code == .targetExited)
+        #expect(caught?.pid == p.pid)
+    }
+
+    @Test func parentWaitingWithWUNTRACEDSeesNoStop() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try TargetProcess(fx.target, ["parent"])
+        defer { p.stop() }
+        let childLine = try #require(p.waitFor("child "))
+        let child = try #require(Int32(childLine.dropFirst(6)))
+        defer { kill(child, SIGKILL) }
+        #expect(p.waitFor("ready") != nil)
+        let request = try fx.computeRequest()
+        for _ in 0..<5 {
+            #expect(try UserPatchEngine.activate(request, pid: child).outcome == .activated)
+            #expect(p.settle(expectNew: true)?.new ?? 0 > 0)
+            #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: child).outcome == .deactivated)
+            #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        }
+        p.send("e done")
+        #expect(p.waitFor("echo") == "echo done")
+        #expect(!p.seen.contains { $0.hasPrefix("PARENT saw") })
+    }
+
+    @Test func threadChurnNoThreadRunsWhileStopped() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("churn")
+        defer { p.stop() }
+        let line = try #require(p.seen.first { $0.hasPrefix("counters ") })
+        let parts = line.split(separator: " ")
+        let countersAddr = try #require(UInt64(parts[1].dropFirst(2), radix: 16))
+        let churnAddr = try #require(UInt64(parts[2].dropFirst(2), radix: 16))
+        let observations = Observations()
+        let hooks = UserPatchHooks(whileStopped: { pid, tids in
+            let a = (peek(pid, countersAddr, 64 * 8), peek(pid, churnAddr, 8))
+            usleep(5000)
+            let b = (peek(pid, countersAddr, 64 * 8), peek(pid, churnAddr, 8))
+            observations.add(frozen: a.0 != nil && a.0 == b.0 && a.1 == b.1, threads: tids.count)
+        })
+        let request = try fx.computeRequest()
+        for _ in 0..<10 {
+            #expect(try UserPatchEngine.activate(request, pid: p.pid, hooks: hooks).outcome == .activated)
+            #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid, hooks: hooks).outcome == .deactivated)
+        }
+        let (frozen, total, maxThreads) = observations.summary
+        #expect(total == 20)
+        #expect(frozen == total)
+        #expect(maxThreads >= 5)
+        #expect(p.isAlive)
+        #expect(p.counts()?.wrong == 0)
+    }
+
+    @Test func sixteenBusyThreadsManyCycles() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "16")
+        defer { p.stop() }
+        let request = try fx.computeRequest()
+        let cycles = Int(ProcessInfo.processInfo.environment["SUTURE_ENGINE_CYCLES"] ?? "") ?? 200
+        var switched = 0
+        var retries = 0
+        var pauses: [UInt64] = []
+        let started = Date()
+        for i in 0..<cycles {
+            let a = try UserPatchEngine.activate(request, pid: p.pid, options: UserPatchOptions(busyDeadline: 10))
+            retries += a.busyRetries
+            pauses.append(a.pauseNanoseconds ?? 0)
+            #expect(a.outcome == .activated)
+            #expect(a.threads == 17)
+            // Verify the switch on every 10th cycle (each check needs the busy target's main thread).
+            if i % 10 == 0, let c = p.settle(expectNew: true), c.new > 0, c.old == 0 { switched += 1 }
+            let d = try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid, options: UserPatchOptions(busyDeadline: 10))
+            #expect(d.outcome == .deactivated)
+            if i % 10 == 0, let c = p.settle(expectNew: false), c.old > 0, c.new == 0 { switched += 1 }
+        }
+        pauses.sort()
+        print("16 busy threads: \(cycles) cycles in \(Date().timeIntervalSince(started)) s, busy retries \(retries), activation pause p50 \(pauses[cycles / 2] / 1000) us, max \(pauses.last! / 1000) us")
+        #expect(switched == 2 * cycles / 10)
+        #expect(p.isAlive)
+        #expect(p.counts()?.wrong == 0)
+        #expect(p.stderrText().isEmpty)
+        #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+    }
+}
+
+final class Observations: @unchecked Sendable {
+    private let lock = NSLock()
+    private var frozen = 0, total = 0, maxThreads = 0
+    func add(frozen f: Bool, threads: Int) {
+        lock.lock()
+        total += 1
+        if f { frozen += 1 }
+        maxThreads = max(maxThreads, threads)
+        lock.unlock()
+    }
+    var summary: (Int, Int, Int) { lock.lock(); defer { lock.unlock() }; return (frozen, total, maxThreads) }
+}
+
+/// Load bias of `path` in `pid` (engine's matcher).
+func loadBias(_ pid: Int32, _ path: String) -> UInt64? {
+    guard let maps = ProcMapping.read(pid: pid), let t = TargetObject.find(pid: pid, targetPath: path, maps: maps) else { return nil }
+    return t.loadBias &+ t.linkBase
 }

@@ -22,25 +22,28 @@ final class StackUnwinder {
     /// Reports the modules of `pid`; nil when libdwfl cannot (then only the stack scan is used).
     /// Must be created and used on the ptrace thread, while the threads are seized.
     init?(pid: Int32) {
-        callbacks = UnsafeMutablePointer<Dwfl_Callbacks>.allocate(capacity: 1)
-        callbacks.initialize(to: Dwfl_Callbacks(
+        // All fallible work happens before the stored properties are set: a failable class initializer
+        // that fails after full initialization would still run deinit (and free twice).
+        let cb = UnsafeMutablePointer<Dwfl_Callbacks>.allocate(capacity: 1)
+        cb.initialize(to: Dwfl_Callbacks(
             find_elf: dwfl_linux_proc_find_elf,
             find_debuginfo: { _, _, _, _, _, _, _, _ in -1 },
             section_address: nil,
             debuginfo_path: nil))
-        guard let d = dwfl_begin(callbacks) else {
-            callbacks.deallocate()
+        guard let d = dwfl_begin(cb) else {
+            cb.deallocate()
             return nil
         }
-        dwfl = d
         dwfl_report_begin(d)
         let reported = dwfl_linux_proc_report(d, pid)
         dwfl_report_end(d, nil, nil)
         if reported != 0 || dwfl_linux_proc_attach(d, pid, true) != 0 {
             dwfl_end(d)
-            callbacks.deallocate()
+            cb.deallocate()
             return nil
         }
+        callbacks = cb
+        dwfl = d
     }
 
     deinit {

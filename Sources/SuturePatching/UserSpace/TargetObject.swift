@@ -16,6 +16,8 @@ struct TargetObject: Sendable, Hashable {
     var elfType: UInt16
     /// Load bias: mapped address − link-time address.
     var loadBias: UInt64
+    /// Link base: the lowest `PT_LOAD` `p_vaddr`, page-aligned (0 for PIE, 0x400000 for `-no-pie`).
+    var linkBase: UInt64
     /// Lowest and highest mapped address of the object (all its mappings).
     var low: UInt64
     var high: UInt64
@@ -49,6 +51,7 @@ struct TargetObject: Sendable, Hashable {
         let bias = base.start &- (ident.lowestLoadVaddr & pageMask)
         return TargetObject(path: first.pathWithoutDeleted, device: first.device, inode: first.inode,
                             buildID: ident.buildID, elfType: ident.type, loadBias: bias,
+                            linkBase: ident.lowestLoadVaddr & pageMask,
                             low: group.map(\.start).min() ?? base.start, high: group.map(\.end).max() ?? base.end)
     }
 }

@@ -244,6 +244,8 @@ final class EngineSession {
     // MARK: - Activate
 
     func activate(_ request: UserPatchRequest, startTime: UInt64?) throws(UserPatchError) -> UserPatchEngineResult {
+        raiseScheduler()
+        defer { restoreScheduler() }
         try preflight(startTime: startTime)
         guard let uuidBytes = PatchRegionHeader.uuidBytes(request.uuid), uuidBytes.count == 16 else {
             throw error(.notApplicable, "patch uuid '\(request.uuid)' is not a uuid")
@@ -293,7 +295,7 @@ final class EngineSession {
         struct Planned { var fn: BundleEntityView.Function; var entry: UInt64; var site: UInt64; var original: [UInt8] }
         var planned: [Planned] = []
         for f in entity.functions {
-            let entry = target.loadBias &+ f.offset
+            let entry = target.loadBias &+ target.linkBase &+ f.offset
             guard let cur = Ptrace.readMemory(pid: pid, address: entry, count: 16) else {
                 throw error(.unpatchableFunction, "\(f.symbol) at 0x\(hex(entry)) is not readable (offset 0x\(hex(f.offset)) outside the object?)")
             }
@@ -324,9 +326,10 @@ final class EngineSession {
         }
 
         var busyRetries = 0
+        var resolveImport: ((String) -> UInt64?)?
         var attemptMaps = maps
         var excluded: [(UInt64, UInt64)] = []
-        for placementAttempt in 0..<8 {
+        for _ in 0..<8 {
             guard let base = chooseRegionAddress(maps: attemptMaps, target: target, size: UInt64(total),
                                                  excluded: excluded) else {
                 throw error(.noNearSpace,
@@ -335,11 +338,14 @@ final class EngineSession {
             }
             let firstSegment = base + UInt64(headerSize)
             let pid = self.pid
-            let resolver = request.importResolver
+            if resolveImport == nil {
+                resolveImport = request.makeImportResolver?(pid) ?? { _ in nil }
+            }
+            let resolver = resolveImport!
             let linked: UserPatchLinkedImage
             do {
-                linked = try request.image.link(base: firstSegment, loadBias: target.loadBias,
-                                                resolveImport: { name in resolver?(pid, name) })
+                linked = try request.image.link(base: firstSegment, targetBase: target.loadBias &+ target.linkBase,
+                                                resolveImport: resolver)
             } catch let e {
                 let text = "\(e)"
                 if text.lowercased().contains("overflow") {
@@ -376,18 +382,18 @@ final class EngineSession {
 
             // Prepare: one thread stopped.
             let prepared: PreparedRegion
-            do {
+            do throws(PrepareFailure) {
                 prepared = try prepare(uuid: uuid, base: base, total: total, image: image, orphan: orphan)
-            } catch PrepareFailure.addressTaken {
-                excluded.append((base, base + UInt64(total)))
-                guard let fresh = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
-                attemptMaps = fresh
-                if placementAttempt == 7 { break }
-                continue
-            } catch let PrepareFailure.engine(e) {
-                throw e
             } catch {
-                throw self.error(.inconsistent, "unexpected prepare failure \(error)")
+                switch error {
+                case .addressTaken:
+                    excluded.append((base, base + UInt64(total)))
+                    guard let fresh = ProcMapping.read(pid: pid) else { throw self.error(.targetExited, "the process exited") }
+                    attemptMaps = fresh
+                    continue
+                case let .engine(e):
+                    throw e
+                }
             }
             orphan = nil
             hooks.afterPrepare?(pid)
@@ -396,27 +402,28 @@ final class EngineSession {
             let deadline = cls_monotonic_ns() + UInt64(options.busyDeadline * 1e9)
             var backoffNs: UInt64 = 1_000_000
             while true {
-                do {
+                do throws(CommitFailure) {
                     let (pause, count) = try commitDetours(region: prepared, header: &header)
                     return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count,
                                                  busyRetries: busyRetries, regionAddress: base)
-                } catch let CommitFailure.busy(e) {
-                    busyRetries += 1
-                    let now = cls_monotonic_ns()
-                    if now + backoffNs > deadline {
-                        cleanupPreparedRegion(prepared)
+                } catch {
+                    switch error {
+                    case let .busy(e):
+                        busyRetries += 1
+                        let now = cls_monotonic_ns()
+                        if now + backoffNs > deadline {
+                            cleanupPreparedRegion(prepared)
+                            throw e
+                        }
+                        var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
+                        nanosleep(&ts, nil)
+                        backoffNs *= 2
+                    case let .fatal(e):
+                        if e.code != .targetExited && e.code != .execRace && e.code != .inconsistent {
+                            cleanupPreparedRegion(prepared)
+                        }
                         throw e
                     }
-                    var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
-                    nanosleep(&ts, nil)
-                    backoffNs *= 2
-                } catch let CommitFailure.fatal(e) {
-                    if e.code != .targetExited && e.code != .execRace && e.code != .inconsistent {
-                        cleanupPreparedRegion(prepared)
-                    }
-                    throw e
-                } catch {
-                    throw self.error(.inconsistent, "unexpected commit failure \(error)")
                 }
             }
         }
@@ -684,7 +691,7 @@ final class EngineSession {
     func stopAll(phase: String) throws(UserPatchError) {
         threads = [:]
         firstStopNs = 0
-        raiseScheduler()
+        if processGone() { throw error(.targetExited, "the process exited before \(phase)") }
         let deadline = cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9)
         let opts = Int(CLS_PTRACE_O_TRACECLONE | CLS_PTRACE_O_TRACEEXEC)
         // A zombie leader (main thread called pthread_exit) never reports a stop.
@@ -757,11 +764,14 @@ final class EngineSession {
         }
         let end = cls_monotonic_ns()
         threads = [:]
-        restoreScheduler()
         return end
     }
 
+    /// Runs the ptrace thread at SCHED_FIFO for the whole operation (prepare, every stopped window and
+    /// the detaches): busy targets would otherwise starve the tracer between its polls and detaches
+    /// (measured: seconds instead of microseconds). The previous policy is restored when the operation ends.
     func raiseScheduler() {
+        if savedScheduler != nil { return }
         var prio: Int32 = 0
         let policy = cls_get_thread_scheduler(&prio)
         guard policy >= 0 else { return }
@@ -801,6 +811,8 @@ final class EngineSession {
             for r in ranges.ranges where a >= r.start && a < r.end { return r.name }
             return nil
         }
+        let lowest = ranges.ranges.map(\.start).min() ?? 0
+        let highest = ranges.ranges.map(\.end).max() ?? 0
         for tid in threads.keys.sorted() {
             let regs: user_regs_struct
             do throws(PtraceFailure) {
@@ -828,8 +840,16 @@ final class EngineSession {
                     var found: (UInt64, String)?
                     words.withUnsafeBytes { raw in
                         let w = raw.bindMemory(to: UInt64.self)
-                        for (i, v) in w.enumerated() {
-                            if let name = hit(v) ?? hit(v &- 1) { found = (from + UInt64(i * 8), name); break }
+                        var i = 0
+                        let n = w.count
+                        while i < n {
+                            let v = w[i]
+                            // Fast reject: one comparison pair per word against the union bounds.
+                            if v >= lowest && v <= highest, let name = hit(v) ?? hit(v &- 1) {
+                                found = (from + UInt64(i * 8), name)
+                                break
+                            }
+                            i += 1
                         }
                     }
                     if let (at, name) = found {
@@ -855,6 +875,7 @@ final class EngineSession {
                 throw CommitFailure.fatal(error(.targetExited, "the process exited during commit"))
             }
             guard maps.contains(where: { $0.start == region.base && UserPatchEngine.markerUUID($0.path) == header.uuid }) else {
+                if processGone() { throw CommitFailure.fatal(error(.targetExited, "the process exited during commit")) }
                 throw CommitFailure.fatal(error(.execRace, "the prepared region disappeared (the process exec'd)",
                                                 hint: "retry: the new program image is not patched"))
             }
@@ -923,6 +944,8 @@ final class EngineSession {
     // MARK: - Deactivate
 
     func deactivate(uuid: String, startTime: UInt64?) throws(UserPatchError) -> UserPatchEngineResult {
+        raiseScheduler()
+        defer { restoreScheduler() }
         try preflight(startTime: startTime)
         guard let maps = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
         guard let region = UserPatchEngine.regions(pid: pid, maps: maps).first(where: { $0.uuid == uuid }) else {
@@ -993,6 +1016,7 @@ final class EngineSession {
                 throw CommitFailure.fatal(error(.targetExited, "the process exited during revert"))
             }
             guard maps.contains(where: { $0.start == region.address && UserPatchEngine.markerUUID($0.path) == header.uuid }) else {
+                if processGone() { throw CommitFailure.fatal(error(.targetExited, "the process exited during revert")) }
                 throw CommitFailure.fatal(error(.execRace, "the patch region disappeared during revert (exec?)"))
             }
             if let child = sharedMemoryChild() {

@@ -51,15 +51,16 @@ public struct UserPatchLinkedImage: Sendable, Hashable {
 ///
 /// Region layout: the header pages first, then each segment in order, each starting on a page boundary.
 /// `link(base:…)` receives the address of the first segment; segment `i` starts at
-/// `base + Σ_{j<i} roundUp(segments[j].size, 4096)`.
+/// `base + Σ_{j<i} roundUp(segments[j].size, 4096)`. A target offset `o` (from the target's page-aligned
+/// link base, as in `FunctionPatch.offset`) is at run-time address `targetBase + o`.
 public protocol UserPatchImageSource: Sendable {
     /// Segment sizes and protections (the layout), independent of the address.
     var segments: [UserPatchSegmentSpec] { get }
-    /// Links the image for `base` (first segment address) and the target's `loadBias`, resolving the
-    /// payload's imports with `resolveImport` (nil = unresolved).
+    /// Links the image for `base` (first segment address) and `targetBase` (= load bias + link base of the
+    /// target object), resolving the payload's imports with `resolveImport` (nil = unresolved).
     /// - Throws: any error (relocation overflow, unresolved import); the engine reports it as
     ///   `UNPATCHABLE_FUNCTION` (or `NO_NEAR_SPACE` for overflow when the error says so).
-    func link(base: UInt64, loadBias: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage
+    func link(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage
 }
 
 /// A user patch as the engine needs it: identity, target functions and the image.
@@ -70,16 +71,17 @@ public struct UserPatchRequest: Sendable {
     public var entity: BundleEntityView
     /// The code to load.
     public var image: any UserPatchImageSource
-    /// Resolves an import (`memcpy`) to an absolute address in process `pid`; nil = unresolved.
-    public var importResolver: (@Sendable (_ pid: Int32, _ symbol: String) -> UInt64?)?
+    /// Makes, once per operation, a resolver of imports (`memcpy`) to absolute addresses in process
+    /// `pid` (nil result = unresolved). Runs on the ptrace thread before any stop.
+    public var makeImportResolver: (@Sendable (_ pid: Int32) -> (String) -> UInt64?)?
 
     /// Memberwise initializer.
     public init(uuid: String, entity: BundleEntityView, image: any UserPatchImageSource,
-                importResolver: (@Sendable (Int32, String) -> UInt64?)? = nil) {
+                makeImportResolver: (@Sendable (Int32) -> (String) -> UInt64?)? = nil) {
         self.uuid = uuid
         self.entity = entity
         self.image = image
-        self.importResolver = importResolver
+        self.makeImportResolver = makeImportResolver
     }
 }
 
@@ -96,7 +98,7 @@ public struct BundleEntityView: Sendable, Hashable {
     public struct Function: Sendable, Hashable {
         /// Target symbol.
         public var symbol: String
-        /// Offset of the entry from the target's link base (lowest `PT_LOAD` vaddr).
+        /// Offset of the entry from the target's link base (lowest `PT_LOAD` vaddr, page-aligned).
         public var offset: UInt64
         /// Size of the target function.
         public var size: UInt64

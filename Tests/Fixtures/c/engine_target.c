@@ -23,7 +23,8 @@
 
 long base_value = 0;
 
-__attribute__((noinline)) long compute(long x) {
+/* static: the patch must find it by its offset, not by a dynamic symbol. */
+static __attribute__((noinline)) long compute(long x) {
     long r = x * 2;
     r += base_value;
     return r;
@@ -69,6 +70,9 @@ static void *worker(void *arg) {
     for (;;) {
         account(compute(7));
         counters[idx]++;
+        /* Most of the time outside compute(), so a stop usually finds no thread inside it. */
+        for (volatile int i = 0; i < 2000; i++) {
+        }
     }
     return NULL;
 }
@@ -136,7 +140,11 @@ int main(int argc, char **argv) {
         char line[256];
         struct pollfd p = {.fd = 0, .events = POLLIN};
         for (;;) {
-            for (int i = 0; i < 20000; i++) account(compute(7));
+            for (int i = 0; i < 200; i++) {
+                account(compute(7));
+                for (volatile int j = 0; j < 2000; j++) {
+                }
+            }
             if (poll(&p, 1, 0) > 0) {
                 if (!fgets(line, sizeof line, stdin)) exit(0);
                 handle_line(line);
