@@ -152,7 +152,7 @@ struct RawCodeImage: UserPatchImageSource {
 
     var segments: [UserPatchSegmentSpec] { [UserPatchSegmentSpec(size: code.count, protection: .readExecute)] }
 
-    func link(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage {
+    func linkImage(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage {
         UserPatchLinkedImage(segments: [code], replacements: symbols.mapValues { base + UInt64($0) })
     }
 }

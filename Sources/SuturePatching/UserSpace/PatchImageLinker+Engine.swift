@@ -11,11 +11,11 @@ extension PatchImageLinker: UserPatchImageSource {
         return specs
     }
 
-    /// Links at `base` for a target whose load bias (mapped address − link-time address) is `loadBias`:
-    /// the target's link base is at `loadBias + targetLinkBase` (from the bundle entity).
+    /// Links at `base` for a target whose link base (lowest `PT_LOAD` vaddr, page-aligned) is mapped at
+    /// `targetBase` (= load bias + link base, computed by the engine from the process).
     /// - Throws: `PatchLinkError` (`RELOCATION_OVERFLOW: …` when `base` is out of reach).
-    public func link(base: UInt64, loadBias: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage {
-        let image = try link(base: base, targetBase: loadBias &+ targetLinkBase, resolveImport: resolveImport)
+    public func linkImage(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage {
+        let image: PatchImage = try link(base: base, targetBase: targetBase, resolveImport: resolveImport)
         return UserPatchLinkedImage(segments: image.segments.map(\.bytes), replacements: image.functions)
     }
 }

@@ -2,40 +2,6 @@ import Crypto
 import Foundation
 import SutureCore
 
-/// The payload linker as an engine image source: text (r-x), rodata (r--) and data/GOT (rw-) segments,
-/// page-rounded, empty ones left out, in the linker's order so the region layout matches its own.
-public struct LinkerImageSource: UserPatchImageSource {
-    /// The parsed payload.
-    public let linker: PatchImageLinker
-
-    /// Wraps a linker.
-    public init(_ linker: PatchImageLinker) { self.linker = linker }
-
-    private var parts: [(size: UInt64, protection: RegionProtection)] {
-        let l = linker.layout
-        return [(l.textSize, .readExecute), (l.rodataSize, .read), (l.dataSize, .readWrite)].filter { $0.0 > 0 }
-    }
-
-    /// Non-empty segments: text, rodata, data.
-    public var segments: [UserPatchSegmentSpec] {
-        parts.map { UserPatchSegmentSpec(size: Int($0.size), protection: $0.protection) }
-    }
-
-    /// Links with `PatchImageLinker.link(base:targetBase:resolveImport:)`.
-    /// - Throws: `PatchLinkError`.
-    public func link(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage {
-        let image = try linker.link(base: base, targetBase: targetBase, resolveImport: resolveImport)
-        let byAddress = Dictionary(uniqueKeysWithValues: image.segments.map { ($0.address, $0.bytes) })
-        var segments: [[UInt8]] = []
-        var address = base
-        for p in parts {
-            segments.append(byAddress[address] ?? [])
-            address += p.size
-        }
-        return UserPatchLinkedImage(segments: segments, replacements: image.functions)
-    }
-}
-
 /// `UserPatchDriver` backed by the ptrace engine (``UserPatchEngine``).
 ///
 /// `activate` reads the entity's payload from the bundle directory, parses it with `PatchImageLinker`
@@ -79,7 +45,7 @@ public struct PtraceUserPatchDriver: UserPatchDriver {
                                                        replacement: f.replacement))
         }
         let view = BundleEntityView(targetPath: entity.targetPath, targetBuildID: entity.targetBuildID, functions: functions)
-        return UserPatchRequest(uuid: bundle.metadata.uuid, entity: view, image: LinkerImageSource(linker),
+        return UserPatchRequest(uuid: bundle.metadata.uuid, entity: view, image: linker,
                                 makeImportResolver: { pid in
                                     let resolver = try? ImportResolver(pid: pid)
                                     return { name in resolver?.address(of: name) }

@@ -344,7 +344,7 @@ final class EngineSession {
             let resolver = resolveImport!
             let linked: UserPatchLinkedImage
             do {
-                linked = try request.image.link(base: firstSegment, targetBase: target.loadBias &+ target.linkBase,
+                linked = try request.image.linkImage(base: firstSegment, targetBase: target.loadBias &+ target.linkBase,
                                                 resolveImport: resolver)
             } catch let e {
                 let text = "\(e)"

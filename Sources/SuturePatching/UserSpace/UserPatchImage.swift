@@ -50,7 +50,7 @@ public struct UserPatchLinkedImage: Sendable, Hashable {
 /// (`PatchImageLinker`) or a hand-built image in tests.
 ///
 /// Region layout: the header pages first, then each segment in order, each starting on a page boundary.
-/// `link(base:…)` receives the address of the first segment; segment `i` starts at
+/// `linkImage(base:…)` receives the address of the first segment; segment `i` starts at
 /// `base + Σ_{j<i} roundUp(segments[j].size, 4096)`. A target offset `o` (from the target's page-aligned
 /// link base, as in `FunctionPatch.offset`) is at run-time address `targetBase + o`.
 public protocol UserPatchImageSource: Sendable {
@@ -60,7 +60,7 @@ public protocol UserPatchImageSource: Sendable {
     /// target object), resolving the payload's imports with `resolveImport` (nil = unresolved).
     /// - Throws: any error (relocation overflow, unresolved import); the engine reports it as
     ///   `UNPATCHABLE_FUNCTION` (or `NO_NEAR_SPACE` for overflow when the error says so).
-    func link(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage
+    func linkImage(base: UInt64, targetBase: UInt64, resolveImport: (String) -> UInt64?) throws -> UserPatchLinkedImage
 }
 
 /// A user patch as the engine needs it: identity, target functions and the image.
