@@ -10,6 +10,11 @@ struct Suture: ParsableCommand {
         subcommands: [
             KernelDriverCommand.self,
             BundleCommand.self,
+            ApplyCommand.self,
+            HistoryCommand.self,
+            RollbackCommand.self,
+            ReconcileCommand.self,
+            PatchCommand.self,
         ]
     )
 }
