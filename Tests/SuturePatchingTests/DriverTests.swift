@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import SuturePatching
+import SutureCore
+import SutureTestSupport
+
+/// The driver end to end: a real bundle (BundleWriter) whose payload is a relocatable object compiled by
+/// gcc, linked by PatchImageLinker, calling libc (resolved at run time) and reading a target global
+/// (resolved through the bundle's target symbols); plus the `suture patch activate/deactivate` CLI.
+@Suite(.serialized) struct DriverTests {
+    /// Writes a bundle replacing `compute` with `compute_v3` (3·x + base_value, via getpid() from libc).
+    /// `readsGlobal: false` leaves out the target global (patch.yaml round trips of `target_symbols` are
+    /// the bundle format's business; the CLI test reads the bundle back from disk).
+    func makeBundle(_ fx: EngineFixture, readsGlobal: Bool = true) throws -> (ResolvedBundle, BundleEntity) {
+        let src = fx.dir.appendingPathComponent("fix.c")
+        try """
+        extern long base_value;
+        extern int getpid(void);
+        long compute_v3(long x) { return x * 3 + \(readsGlobal ? "base_value" : "0") + (getpid() > 0 ? 0 : 1000); }
+        """.write(to: src, atomically: true, encoding: .utf8)
+        let obj = fx.dir.appendingPathComponent("fix.o")
+        try runTool("/usr/bin/gcc", ["-O1", "-fPIC", "-ffunction-sections", "-fdata-sections", "-c", "-o", obj.path, src.path])
+        let compute = try fx.symbol("compute")
+        let base = try fx.symbol("base_value")
+        let entity = BundleEntity(
+            targetPath: fx.target, targetBuildID: fx.buildID, payload: "fix.o", payloadSHA256: "",
+            functions: [FunctionPatch(symbol: "compute", offset: compute.offset, size: compute.size,
+                                      expectedBytes: PatchRegionHeader.hexString(Array(compute.bytes.prefix(16))),
+                                      replacement: "compute_v3")],
+            imports: ["getpid"], targetSymbols: readsGlobal ? [TargetSymbol(symbol: "base_value", offset: base.offset)] : [],
+            targetLinkBase: 0)
+        let metadata = BundleMetadata(name: "compute-fix", version: "1", release: "1",
+                                      uuid: UUID().uuidString.lowercased(), kind: .user, description: "test",
+                                      target: BundleTarget(package: "engine-target", version: "1.0", arch: "x86_64"),
+                                      entities: [entity], patches: [])
+        let bundle = try BundleWriter.write(metadata, payloads: ["fix.o": obj], to: fx.dir.appendingPathComponent("bundle"))
+        var written = entity
+        written.payloadSHA256 = bundle.metadata.entities[0].payloadSHA256
+        return (bundle, written)
+    }
+
+    @Test func driverActivatesALinkedPayloadCallingLibcAndReadingATargetGlobal() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "2")
+        defer { p.stop() }
+        let (bundle, entity) = try makeBundle(fx)
+        let driver = PtraceUserPatchDriver()
+        #expect(try driver.activate(bundle: bundle, entity: entity, pid: p.pid, startTime: nil, options: UserPatchOptions()) == .activated)
+        let c = p.settle(expectNew: true)
+        #expect(c?.new ?? 0 > 0 && c?.old == 0 && c?.wrong == 0)
+        #expect(try driver.activate(bundle: bundle, entity: entity, pid: p.pid, startTime: nil, options: UserPatchOptions()) == .alreadyActive)
+        #expect(try driver.deactivate(uuid: bundle.metadata.uuid, pid: p.pid, startTime: nil, options: UserPatchOptions()) == .deactivated)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        // A recycled pid (other start time) is refused.
+        #expect(throws: UserPatchError.self) {
+            try driver.activate(bundle: bundle, entity: entity, pid: p.pid, startTime: 1, options: UserPatchOptions())
+        }
+    }
+
+    @Test func tamperedPayloadIsRefusedBeforeAttach() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "1")
+        defer { p.stop() }
+        let (bundle, entity) = try makeBundle(fx)
+        let payload = URL(fileURLWithPath: bundle.path).appendingPathComponent("fix.o")
+        var bytes = try Data(contentsOf: payload)
+        bytes[bytes.count - 1] ^= 0xff
+        try bytes.write(to: payload)
+        let before = try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8)
+        var caught: UserPatchError?
+        do {
+            _ = try PtraceUserPatchDriver().activate(bundle: bundle, entity: entity, pid: p.pid,
+                                                     startTime: nil, options: UserPatchOptions())
+        } catch { caught = error }
+        #expect(caught?.message.contains("sha256") == true)
+        #expect(try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8) == before)
+        #expect(ProcFiles.status("/proc/\(p.pid)/status")?["TracerPid"] == "0")
+    }
+
+    @Test func cliActivatesAndDeactivatesEveryMatchingProcess() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p1 = try fx.start("busy", "1")
+        defer { p1.stop() }
+        let p2 = try fx.start("idle", "2")
+        defer { p2.stop() }
+        let (bundle, _) = try makeBundle(fx, readsGlobal: false)
+        let suture = TestSupport.packageRoot.appendingPathComponent(".build/debug/suture").path
+        let out = try runTool(suture, ["patch", "activate", bundle.metadata.uuid, "--bundle", bundle.path])
+        #expect(out.contains("pid \(p1.pid) (engine_target): activated"))
+        #expect(out.contains("pid \(p2.pid) (engine_target): activated"))
+        #expect(p1.settle(expectNew: true)?.new ?? 0 > 0)
+        let again = try runTool(suture, ["patch", "active", bundle.metadata.uuid, "--bundle", bundle.path, "--pid", "\(p1.pid)"])
+        #expect(again.contains("pid \(p1.pid) (engine_target): already active"))
+        // Deactivation by bare uuid: needs nothing but the processes.
+        let off = try runTool(suture, ["patch", "deactivate", bundle.metadata.uuid])
+        #expect(off.contains("pid \(p1.pid) (engine_target): deactivated"))
+        #expect(off.contains("pid \(p2.pid) (engine_target): deactivated"))
+        #expect(p1.settle(expectNew: false)?.old ?? 0 > 0)
+        #expect(UserPatchEngine.readback(pid: p2.pid).isEmpty)
+    }
+}
