@@ -10,8 +10,8 @@ import Testing
         let (config, warnings) = try SutureConfig.load(root: root.path)
         #expect(config == SutureConfig())
         #expect(warnings.isEmpty)
-        #expect(config.manifestPaths(root: root.path) == [root.path + "/etc/suture/manifests"])
-        #expect(config.manifestPaths(root: "/") == ["/etc/suture/manifests"])
+        #expect(config.manifestPaths(root: root.path) == [root.path + "/etc/suture/manifests.d"])
+        #expect(config.manifestPaths(root: "/") == ["/etc/suture/manifests.d"])
     }
 
     @Test func readsEveryKeyAndMergesLabelsWithTheLabelsFileWinning() throws {

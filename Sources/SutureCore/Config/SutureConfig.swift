@@ -5,7 +5,7 @@ import Yams
 /// both read under an injectable root (tests, `--root`).
 ///
 /// ```yaml
-/// manifests: [/etc/suture/manifests]   # files or directories; relative paths are relative to /etc/suture
+/// manifests: [/etc/suture/manifests.d] # files or directories; relative paths are relative to /etc/suture
 /// requirePins: false                    # true: a patch without sha256 is an error, not a warning
 /// labels: {role: web}                   # host labels (the labels file overrides these, key by key)
 /// onStall: revert                       # default for patches that do not set onStall
@@ -25,7 +25,7 @@ public struct SutureConfig: Sendable, Hashable {
     /// Path of the labels file on the host.
     public static let labelsPath = "/etc/suture/labels"
     /// Default manifest location.
-    public static let defaultManifests = ["/etc/suture/manifests"]
+    public static let defaultManifests = ["/etc/suture/manifests.d"]
 
     /// Manifest files or directories, absolute paths on the host (not yet joined with the root).
     public var manifests: [String]

@@ -176,6 +176,10 @@ enum YAMLSource {
             return [Diagnostic(.note, "\(context.text) that starts here", at: location)]
         }
         switch error {
+        case let .scanner(context?, _, _, _) where context.text == "while scanning an alias":
+            return source.diagnostic(.error, "YAML syntax error: '*' starts an alias here; quote the value if it "
+                                     + "is a string or glob that starts with '*'",
+                                     at: source.location(line: context.mark.line, column: context.mark.column))
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
             let text = problem.hasPrefix("Maximum nesting level")
                 ? "YAML nesting is deeper than 1000 levels" : "YAML syntax error: \(problem)"
@@ -188,7 +192,8 @@ enum YAMLSource {
                     !$0.properties.isWhitespace && !",[]{}".unicodeScalars.contains($0)
                 }
                 text = "undefined alias '*\(String(String.UnicodeScalarView(name)))': no anchor "
-                    + "'&\(String(String.UnicodeScalarView(name)))' is defined before it in this document"
+                    + "'&\(String(String.UnicodeScalarView(name)))' is defined before it in this document "
+                    + "(quote the value if it is a string or glob that starts with '*')"
             }
             return source.diagnostic(.error, text,
                                      at: source.location(line: mark.line, column: mark.column), notes: note(context))
