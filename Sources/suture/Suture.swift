@@ -15,6 +15,7 @@ struct Suture: ParsableCommand {
             RollbackCommand.self,
             ReconcileCommand.self,
             PatchCommand.self,
+            ValidateCommand.self,
         ]
     )
 }

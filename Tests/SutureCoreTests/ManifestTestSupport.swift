@@ -1,6 +1,4 @@
-import Crypto
 import Foundation
-import Yams
 import SutureCore
 import SutureTestSupport
 
@@ -11,39 +9,9 @@ enum ManifestFixtures {
     /// `examples/manifests`.
     static var examples: URL { TestSupport.packageRoot.appendingPathComponent("examples/manifests") }
 
-    /// The bundle reader the tests use. Until `BundleReader` lands on main this reads `patch.yaml` and
-    /// computes the digest as docs/bundle.md defines it (sha256 over `sha256sum`-style lines of every
-    /// file, sorted by path), without verifying payloads.
+    /// The bundle reader the tests use: the production reader.
     static let readBundle: ManifestLoader.BundleReading = { url throws(DiagnosticError) in
-        let metadataURL = url.appendingPathComponent("patch.yaml")
-        guard let text = try? String(contentsOf: metadataURL, encoding: .utf8) else {
-            throw DiagnosticError(Diagnostic(.error, "bundle \(url.path) has no patch.yaml"))
-        }
-        let metadata: BundleMetadata
-        do {
-            metadata = try YAMLDecoder().decode(BundleMetadata.self, from: text)
-        } catch {
-            throw DiagnosticError(Diagnostic(.error, "\(metadataURL.path): \(error)"))
-        }
-        var lines = ""
-        let files = (FileManager.default.subpaths(atPath: url.path) ?? []).sorted().filter {
-            var isDirectory: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path, isDirectory: &isDirectory)
-            return !isDirectory.boolValue
-        }
-        for file in files {
-            let data = (try? Data(contentsOf: url.appendingPathComponent(file))) ?? Data()
-            for entity in metadata.entities where entity.payload == file && hex(SHA256.hash(data: data)) != entity.payloadSHA256 {
-                throw DiagnosticError(Diagnostic(.error, "payload \(file) does not match its payload_sha256"))
-            }
-            lines += "\(hex(SHA256.hash(data: data)))  \(file)\n"
-        }
-        return ResolvedBundle(metadata: metadata, path: url.resolvingSymlinksInPath().path,
-                              digest: hex(SHA256.hash(data: Data(lines.utf8))))
-    }
-
-    private static func hex(_ digest: some Sequence<UInt8>) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
+        try BundleReader.read(directory: url)
     }
 
     /// A loader in lint mode (every PatchSet selected), as `suture validate` runs without a host.
