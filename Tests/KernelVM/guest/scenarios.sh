@@ -43,6 +43,7 @@ ORIG_LOADAVG_FIELDS=$(awk '{print NF}' /proc/loadavg)
 say "ftrace_enabled=$(attr /proc/sys/kernel/ftrace_enabled) lockdown=$(attr /sys/kernel/security/lockdown) tainted=$(attr /proc/sys/kernel/tainted)"
 
 . $S/scenarios.d/driver.sh
+. $S/scenarios.d/declarative.sh
 
 if [ -z "$FAILED" ]; then
 	echo "SUTURE-TIER-RESULT: PASS"
