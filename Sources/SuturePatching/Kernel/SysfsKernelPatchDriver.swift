@@ -244,7 +244,19 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
             try waitForTransition(name, enabling: false, onStall: onStall)
             try waitGone(dir, name: name, what: "the livepatch directory to vanish")
         }
+        if moduleLoaded(name) && forcedInThisBoot(name) {
+            // The patch is disabled (not live); its module can never be unloaded (livepatch.rst §3).
+            emit(.warning, name, "disabled, but its transition was forced in this boot: the module stays loaded until reboot")
+            return
+        }
         try removeModule(name)
+    }
+
+    /// Whether the reboot-required record names `name` for the current boot.
+    private func forcedInThisBoot(_ name: String) -> Bool {
+        let bootID = kernel.readTrimmed("/proc/sys/kernel/random/boot_id") ?? ""
+        return RebootRequiredRecord.read(stateDirectory: options.stateDirectory)
+            .contains { $0.module == name && $0.bootID == bootID }
     }
 
     // MARK: - Transitions
@@ -417,9 +429,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
     /// Waits for `refcnt` 0 and removes module `name`; nothing when it is not loaded.
     private func removeModule(_ name: String) throws(KernelPatchError) {
         guard moduleLoaded(name) else { return }
-        let bootID = kernel.readTrimmed("/proc/sys/kernel/random/boot_id") ?? ""
-        if RebootRequiredRecord.read(stateDirectory: options.stateDirectory)
-            .contains(where: { $0.module == name && $0.bootID == bootID }) {
+        if forcedInThisBoot(name) {
             throw KernelPatchError(.stuck, patch: name,
                                    message: "its transition was forced in this boot: the module can never be removed; reboot required")
         }

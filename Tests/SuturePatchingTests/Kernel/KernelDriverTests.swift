@@ -285,11 +285,16 @@ import SuturePatching
         #expect(records.map(\.module) == ["livepatch_busy"])
         #expect(records.first?.bootID == rig.kernel.bootID)
         #expect(records.first?.reason.contains("kvmlp_busy") == true)
-        // A forced module can never be removed: deactivate disables but reports it stuck, and the record stays.
-        let err = #expect(throws: KernelPatchError.self) { try rig.driver.deactivate(moduleName: "livepatch_busy", onStall: .revert) }
+        // A forced module can never be removed: deactivate disables it (not live any more), warns, and leaves
+        // the module; activating it again is refused as stuck until reboot; the record stays.
+        try rig.driver.deactivate(moduleName: "livepatch_busy", onStall: .revert)
+        #expect(rig.kernel.patchNames.isEmpty)
+        #expect(rig.kernel.moduleNames.contains("livepatch_busy"))
+        #expect(!rig.kernel.callLog.contains("delete_module livepatch_busy"))
+        #expect(rig.events.kinds(.warning).contains { $0.message.contains("until reboot") })
+        let err = #expect(throws: KernelPatchError.self) { try rig.driver.activate(bundle: b, entity: e, onStall: .revert) }
         #expect(err?.kind == .stuck)
         #expect(err?.message.contains("reboot") == true)
-        #expect(rig.kernel.moduleNames.contains("livepatch_busy"))
         #expect(RebootRequiredRecord.read(stateDirectory: rig.driver.options.stateDirectory).count == 1)
     }
 }
