@@ -8,6 +8,8 @@ struct Suture: ParsableCommand {
         abstract: "Declarative live patching for the Linux kernel and running processes.",
         version: "0.1.0",
         subcommands: [
+            PlanCommand.self,
+            StatusCommand.self,
             KernelDriverCommand.self,
             BundleCommand.self,
             ApplyCommand.self,
