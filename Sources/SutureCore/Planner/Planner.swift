@@ -276,7 +276,7 @@ struct PlanBuilder {
             if !facts.otherBuild.isEmpty {
                 let builds = Set(facts.otherBuild.flatMap { $0.objects.filter { $0.path == path }.map { $0.buildID.isEmpty ? "unknown" : shortDigest($0.buildID) } })
                 drift.append(Drift(kind: .targetPackageMismatch, patch: patch.name,
-                                   message: "\(plural(facts.otherBuild.count, "process", "processes")) map \(path) with another build-id (\(builds.sorted().joined(separator: ", "))) than the bundle's \(shortDigest(facts.entity.targetBuildID)): not patched (\(pidList(facts.otherBuild)))",
+                                   message: "\(plural(facts.otherBuild.count, "process maps", "processes map")) \(path) with another build-id (\(builds.sorted().joined(separator: ", "))) than the bundle's \(shortDigest(facts.entity.targetBuildID)), not patched: \(pidList(facts.otherBuild))",
                                    location: patch.location))
             }
             let liveNow = Set(facts.live.map(\.pid)).subtracting(restarted)
