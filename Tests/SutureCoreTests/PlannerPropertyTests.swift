@@ -115,6 +115,48 @@ func applyEffects(of plan: Plan, desired: DesiredState, to live: LiveState) -> L
     return live
 }
 
+/// Where `live` does not satisfy `desired`, judged without the planner (an independent oracle).
+/// Transitions already moving toward the desired state count as satisfied (the planner waits for them).
+func violations(of desired: DesiredState, in live: LiveState) -> [String] {
+    var out: [String] = []
+    let store = Dictionary(live.store.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
+    let kernel = Dictionary(live.kernel.patches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    for patch in desired.patches {
+        guard let bundle = patch.bundle else { continue }
+        let uuid = bundle.metadata.uuid
+        let wantLive = patch.state == .activated || patch.state == .accepted
+        if patch.state != .absent {
+            if let s = store[uuid] {
+                if s.bundle.digest != bundle.digest || !s.problems.isEmpty { out.append("\(patch.name): store copy differs") }
+            } else {
+                out.append("\(patch.name): not in the store")
+            }
+        } else if store[uuid] != nil {
+            out.append("\(patch.name): still in the store")
+        }
+        switch bundle.metadata.kind {
+        case .user:
+            for process in live.processes {
+                let maps = bundle.metadata.entities.contains { e in process.objects.contains { $0.buildID == e.targetBuildID } }
+                let marker = process.patches.first { $0.uuid == uuid }
+                if wantLive && maps && (marker == nil || marker?.state == "prepared") { out.append("\(patch.name): not live in \(process.pid)") }
+                if !wantLive && marker != nil { out.append("\(patch.name): still in \(process.pid)") }
+            }
+        case .kernel:
+            for module in bundle.metadata.entities.compactMap(\.moduleName) {
+                let lp = kernel[module]
+                if wantLive && !(lp?.enabled == true) { out.append("\(patch.name): \(module) not enabled") }
+                if !wantLive, let lp, !(lp.enabled == false && lp.transition) { out.append("\(patch.name): \(module) still loaded") }
+            }
+        }
+    }
+    if desired.prune {
+        let claimed = Set(desired.patches.compactMap(\.uuid))
+        for entry in live.store where !claimed.contains(entry.uuid) { out.append("\(entry.bundle.metadata.name): undeclared, not pruned") }
+    }
+    return out
+}
+
 /// A deterministic shuffle (xorshift) so order-independence failures reproduce from the input.
 func shuffled<T>(_ array: [T], seed: Int) -> [T] {
     var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1
@@ -140,6 +182,9 @@ struct PlannerPropertyTests {
             let again = Planner.plan(desired: scenario.desired, live: after)
             #expect(again.actions.isEmpty, "\(scenario)\nfirst: \(plan.steps)\nsecond: \(again.steps)")
             #expect(again.errors.isEmpty)
+            // And the result satisfies the manifests, judged independently of the planner.
+            #expect(violations(of: scenario.desired, in: after).isEmpty,
+                    "\(scenario)\nplan: \(plan.steps)\nviolations: \(violations(of: scenario.desired, in: after))")
         }
     }
 
