@@ -254,6 +254,17 @@ struct PlannerKernelTests {
         #expect(plan2.errors.count == 1 && plan2.actions.isEmpty)
     }
 
+    @Test func lingeringModulesAreNotedAndFingerprinted() {
+        var live = PF.live(store: [PF.installed(k1)])
+        let before = LiveStateFingerprint.compute(live)
+        live.kernel.livepatchModules = ["livepatch_k1": KernelModuleInfo(refcount: 0, taint: "K")]
+        let plan = Planner.plan(desired: DesiredState(patches: [PF.declare(k1, .deactivated)]), live: live)
+        #expect(plan.actions.isEmpty)
+        #expect(plan.notes == ["livepatch module livepatch_k1 (KPATCH-1) is loaded but not registered (disabled or replaced); it stays in memory until unloaded (rmmod livepatch_k1)"])
+        #expect(plan.liveFingerprint != before)
+        #expect(LiveStateFingerprint.diff(PF.live(store: [PF.installed(k1)]), live) == ["livepatch module livepatch_k1 loaded"])
+    }
+
     @Test func foreignLivepatchWithADeclaredNameIsExplained() {
         let plan = Planner.plan(desired: DesiredState(patches: [PF.declare(k1, .activated)]),
                                 live: PF.live(kernel: [PF.lp("livepatch_k1")]))

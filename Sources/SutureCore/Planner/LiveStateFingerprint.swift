@@ -4,7 +4,7 @@ import Crypto
 /// made from a live state that has changed since (Terraform's "saved plan is stale"), plus a readable diff.
 ///
 /// Covered facts: boot id, kernel release, livepatch support, every `/sys/kernel/livepatch` entry
-/// (name, enabled, transition, replace), every process (pid, start time, mapped target objects by path
+/// (name, enabled, transition, replace), loaded livepatch module names, every process (pid, start time, mapped target objects by path
 /// and build-id, patch markers by uuid and state), the store (uuid → digest, and whether it verified),
 /// and installed package versions. Not covered: hostname, labels, load biases, inodes, taint, blockers
 /// and unreadable facts (they do not change what the plan does).
@@ -35,6 +35,7 @@ public enum LiveStateFingerprint {
             record("livepatch", [lp.name, lp.enabled ? "1" : "0", lp.transition ? "1" : "0",
                                  lp.replace.map { $0 ? "1" : "0" } ?? "-"])
         }
+        for module in live.kernel.livepatchModules.keys.sorted() { record("module", [module]) }
         for process in live.processes {
             record("process", [String(process.pid), String(process.startTime)])
             for object in process.objects { record("object", [object.path, object.buildID.lowercased()]) }
@@ -81,6 +82,10 @@ public enum LiveStateFingerprint {
             case (nil, nil): break
             }
         }
+
+        let oldM = Set(old.kernel.livepatchModules.keys), newM = Set(new.kernel.livepatchModules.keys)
+        for m in newM.subtracting(oldM).sorted() { lines.append("livepatch module \(m) loaded") }
+        for m in oldM.subtracting(newM).sorted() { lines.append("livepatch module \(m) unloaded") }
 
         let oldP = Dictionary(old.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         let newP = Dictionary(new.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })

@@ -68,6 +68,7 @@ struct PlanBuilder {
         reportCorruptStore()
         reportForeign()
         reportTransitions()
+        reportLingeringModules()
         applyAtomicReplace()
         let sortedActions = actions.sorted(by: PlanBuilder.executionOrder)
         let sortedDrift = Array(Set(drift)).sorted(by: PlanBuilder.driftOrder)
@@ -470,6 +471,15 @@ struct PlanBuilder {
             }
             drift.append(Drift(kind: .foreign, patch: declaredByUUID[uuid]?.name ?? uuid, message: message,
                                location: declaredByUUID[uuid]?.location))
+        }
+    }
+
+    /// Livepatch modules loaded in `/sys/module` without a `/sys/kernel/livepatch` directory: disabled or
+    /// replaced, awaiting unloading. Not an action (the kernel driver unloads what it disables); a note.
+    mutating func reportLingeringModules() {
+        for module in live.kernel.livepatchModules.keys.sorted() where index.kernelByName[module] == nil {
+            let owner = index.storeModules[module].flatMap { index.storeByUUID[$0]?.bundle.metadata.name }
+            notes.append("livepatch module \(module)\(owner.map { " (\($0))" } ?? "") is loaded but not registered (disabled or replaced); it stays in memory until unloaded (rmmod \(module))")
         }
     }
 
