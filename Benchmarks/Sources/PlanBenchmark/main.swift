@@ -12,7 +12,6 @@
 import Foundation
 import SutureCore
 
-setvbuf(stdout, nil, _IOLBF, 0)
 
 struct Options {
     var processes = 1000
@@ -40,7 +39,7 @@ func now() -> Double {
 
 func peakRSSMiB() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024  // ru_maxrss is in KiB on Linux
 }
 
@@ -104,7 +103,7 @@ if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "--child" {
     let plan = Planner.plan(desired: desired, live: live)
     let text = PlanRenderer().text(plan, live: live)
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     print("\(usage.ru_maxrss) \(plan.actions.count) \(text.utf8.count)")
     exit(0)
 }
@@ -114,7 +113,7 @@ let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("
 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
 var children: [pid_t] = []
 
-func cleanUp() {
+@MainActor func cleanUp() {
     for pid in children { kill(pid, SIGKILL) }
     for pid in children { var s: Int32 = 0; while waitpid(pid, &s, 0) < 0 && errno == EINTR {} }
     children.removeAll()
@@ -184,7 +183,7 @@ let totalProcesses = (try? FileManager.default.contentsOfDirectory(atPath: "/pro
 print("PlanBenchmark: \(options.processes) target processes (\(totalProcesses) on the host), \(options.patches) declared patches, \(options.runs) runs")
 
 // 4. Measure.
-func planOnce() throws -> (Plan, LiveState, Int) {
+@MainActor func planOnce() throws -> (Plan, LiveState, Int) {
     let loader = ManifestLoader(config: SutureConfig(), hostname: "bench", readBundle: { url throws(DiagnosticError) in
         try BundleReader.read(directory: url)
     })
@@ -232,7 +231,7 @@ for _ in 0..<options.runs {
 }
 
 /// Runs this executable in child mode and returns the child's peak RSS in MiB.
-func childPeakRSS() -> Double {
+@MainActor func childPeakRSS() -> Double {
     let pipe = Pipe()
     let p = Process()
     p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
