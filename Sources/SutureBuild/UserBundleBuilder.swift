@@ -103,6 +103,32 @@ public enum UserBundleBuilder {
     public static let detourSize: UInt64 = 5
     static let endbr64: [UInt8] = [0xf3, 0x0f, 0x1e, 0xfa]
 
+    /// The result of `build`.
+    public struct Output: Sendable {
+        /// The written metadata.
+        public var metadata: BundleMetadata
+        /// The bundle directory.
+        public var directory: URL
+    }
+
+    /// Builds the bundle and writes it with `BundleWriter` into `request.output` (default `./NAME-VERSION`).
+    /// - Throws: `UserBundleError` naming the problem; nothing is written on error.
+    public static func build(_ request: UserBundleRequest) throws(UserBundleError) -> Output {
+        let (metadata, payloadName) = try makeMetadata(request)
+        let out = URL(fileURLWithPath: request.output ?? "\(request.name)-\(request.version)")
+        var patches: [String: URL] = [:]
+        for (i, p) in request.patches.enumerated() {
+            patches[metadata.patches[i].file] = URL(fileURLWithPath: p)
+        }
+        do {
+            let resolved = try BundleWriter.write(metadata, payloads: [payloadName: URL(fileURLWithPath: request.object)],
+                                                  patches: patches, to: out)
+            return Output(metadata: resolved.metadata, directory: URL(fileURLWithPath: resolved.path))
+        } catch {
+            throw UserBundleError("cannot write the bundle: \(error)")
+        }
+    }
+
     /// Computes the metadata (payload checksum left empty for the writer to fill) without writing.
     /// - Returns: the metadata and the payload's file name inside the bundle.
     /// - Throws: `UserBundleError`.
@@ -208,6 +234,7 @@ public enum UserBundleBuilder {
         // The payload: undefined symbols → target symbols or imports; validate with the linker.
         let objectBytes: [UInt8]
         let objectSymbols: [ELFSymbol]
+        var referenced: Set<Int> = []
         do {
             objectBytes = Array(try Data(contentsOf: URL(fileURLWithPath: request.object)))
             let object = try ELFObjectFile(bytes: objectBytes, origin: request.object)
@@ -215,6 +242,11 @@ public enum UserBundleBuilder {
                 throw UserBundleError("--object \(request.object) is not a relocatable x86-64 object (build it with gcc -c)")
             }
             objectSymbols = try object.symbols(.symtab)
+            // Only symbols that loaded code or data refers to (gas also lists an unreferenced
+            // _GLOBAL_OFFSET_TABLE_ whenever GOT-relative relocations are used).
+            for rs in try object.relocationSections() where object.sections[rs.targetSectionIndex].isAllocated {
+                for r in rs.relocations { referenced.insert(r.symbolIndex) }
+            }
         } catch let e as UserBundleError { throw e } catch let e as ELFObjectError {
             throw UserBundleError("--object: \(e.message)")
         } catch {
@@ -222,7 +254,7 @@ public enum UserBundleBuilder {
         }
         var targetSymbols: [TargetSymbol] = []
         var targetOffsets: [String: UInt64] = [:]
-        for s in objectSymbols where !s.isDefined && !s.name.isEmpty && targetOffsets[s.name] == nil {
+        for s in objectSymbols where !s.isDefined && !s.name.isEmpty && referenced.contains(s.index) && targetOffsets[s.name] == nil {
             let found = lookup(s.name, functionsOnly: false)
             if found.count > 1 {
                 throw UserBundleError("symbol \(s.name) referenced by the payload is ambiguous in the target: \(found.count) definitions at " +

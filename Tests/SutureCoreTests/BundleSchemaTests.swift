@@ -148,7 +148,8 @@ import Yams
                                     replace: true,
                                     functions: [FunctionPatch(symbol: "f", offset: 1, size: 2, expectedBytes: "90",
                                                               replacement: "g")],
-                                    imports: ["x"])],
+                                    imports: ["x"], targetSymbols: [TargetSymbol(symbol: "v", offset: 3)],
+                                    targetLinkBase: 0x400000)],
             patches: [BundleSourcePatch(file: "a.patch", sha256: String(repeating: "0", count: 64))])
         let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(full))
         let modelKeys = Self.keyPaths(encoded)

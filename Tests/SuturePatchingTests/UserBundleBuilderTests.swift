@@ -156,6 +156,26 @@ import SutureTestSupport
         #expect(throws: UserBundleError.self) { _ = try UserBundleBuilder.makeMetadata(r) }
     }
 
+    @Test func writesABundleThatReadsBack() throws {
+        let b = try Self.build(["-fPIE", "-pie"])
+        defer { b.cleanup() }
+        let patch = b.dir.appendingPathComponent("fix.patch")
+        try "--- a/t.c\n+++ b/t.c\n@@ -1 +1 @@\n-a\n+b\n".write(to: patch, atomically: true, encoding: .utf8)
+        var r = Self.request(b, ["compute=compute_fixed"])
+        r.patches = [patch.path]
+        let out = try UserBundleBuilder.build(r)
+        let back = try BundleReader.read(directory: out.directory)
+        #expect(back.metadata == out.metadata)
+        let e = try #require(back.metadata.entities.first)
+
+        #expect(e.payloadSHA256 == BundleDigest.sha256(of: try Data(contentsOf: URL(fileURLWithPath: b.object))))
+        #expect(e.targetSymbols?.map(\.symbol).sorted() == ["request_count", "scale"])
+        #expect(e.targetLinkBase == 0)
+        #expect(back.metadata.patches.map(\.file) == ["fix.patch"])
+        // Refuses to overwrite.
+        #expect(throws: UserBundleError.self) { _ = try UserBundleBuilder.build(r) }
+    }
+
     @Test func scannerMatchesObjdumpOnRealCode() throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

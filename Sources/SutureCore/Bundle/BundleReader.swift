@@ -172,8 +172,9 @@ public enum BundleReader {
                           "target", "entities", "patches"]
     static let targetKeys = ["package", "version", "arch"]
     static let entityKeys = ["target_path", "target_build_id", "payload", "payload_sha256", "module_name",
-                             "replace", "functions", "imports"]
+                             "replace", "functions", "imports", "target_symbols", "target_link_base"]
     static let functionKeys = ["symbol", "offset", "size", "expected_bytes", "replacement"]
+    static let targetSymbolKeys = ["symbol", "offset"]
     static let patchKeys = ["file", "sha256"]
 
     static func decode(_ root: Node, decoder d: BundleYAMLDecoder) throws(DiagnosticError) -> Parsed {
@@ -298,6 +299,19 @@ public enum BundleReader {
                 }
                 entity.imports = imports
             }
+            if let node = f["target_symbols"] {
+                var symbols: [TargetSymbol] = []
+                for (index, item) in try d.sequence(node, field: "\(what).target_symbols").enumerated() {
+                    let sw = "\(what).target_symbols[\(index)]"
+                    let sf = try d.mapping(item, what: sw, allowed: targetSymbolKeys, required: targetSymbolKeys)
+                    symbols.append(TargetSymbol(symbol: try nonEmpty(sf["symbol"]!, field: "\(sw).symbol", d),
+                                                offset: try d.uint64(sf["offset"]!, field: "\(sw).offset")))
+                }
+                entity.targetSymbols = symbols
+            }
+            if let node = f["target_link_base"] {
+                entity.targetLinkBase = try d.uint64(node, field: "\(what).target_link_base")
+            }
         case .kernel:
             if targetPath.contains("/") || targetPath.hasSuffix(".ko") {
                 throw d.fail("'\(what).target_path' of a kernel patch must be 'vmlinux' or a module name (no path, no .ko), found '\(targetPath)'", at: f["target_path"]!)
@@ -311,7 +325,7 @@ public enum BundleReader {
             }
             entity.moduleName = moduleName
             if let node = f["replace"] { entity.replace = try d.bool(node, field: "\(what).replace") }
-            for key in ["functions", "imports"] {
+            for key in ["functions", "imports", "target_symbols", "target_link_base"] {
                 if let values = f.values[key] {
                     throw d.fail("'\(key)' is only valid in a user patch entity", at: values.key)
                 }

@@ -128,6 +128,10 @@ public enum BundleWriter {
                     })
                 }),
                 ("imports", e.imports.map { seq($0.map(str)) }),
+                ("target_symbols", e.targetSymbols.map { ts in
+                    seq(ts.map { t in map([("symbol", str(t.symbol)), ("offset", int(t.offset))]) })
+                }),
+                ("target_link_base", e.targetLinkBase.map(int)),
             ])
         }
         let root = map([

@@ -10,6 +10,7 @@ struct BundleCommand: ParsableCommand {
     static let subcommandList: [any ParsableCommand.Type] = [
         BundleInspectCommand.self,
         BundleVerifyCommand.self,
+        BundleCreateCommand.self,
         BundleCreateKernelCommand.self,
     ]
 
