@@ -83,7 +83,7 @@ import SutureTestSupport
         }
 
         func stop() {
-            if process.isRunning { process.terminate() }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             try? input.fileHandleForWriting.close()
             process.waitUntilExit()
         }
@@ -94,12 +94,14 @@ import SutureTestSupport
     struct Fixture {
         let dir: URL
         let target: URL
-        let metadata: BundleMetadata
-        let payload: [UInt8]
-        var entity: BundleEntity { metadata.entities[0] }
+        let bundle: ResolvedBundle
+        var entity: BundleEntity { bundle.metadata.entities[0] }
+        var uuid: String { bundle.metadata.uuid }
         func cleanup() { try? FileManager.default.removeItem(at: dir) }
     }
 
+    /// Builds the target and the payload with gcc, makes the bundle with `UserBundleBuilder.build` and
+    /// reads it back with `BundleReader` (checksums verified), as `suture patch activate --bundle` would.
     static func make(_ flags: [String]) throws -> Fixture {
         let dir = try TestSupport.temporaryDirectory("suture-e2e")
         try CBuild.gcc(source: targetSource, named: "t.c", in: dir, ["-O2", "-g"] + flags + ["t.c", "-o", "target"])
@@ -108,23 +110,10 @@ import SutureTestSupport
         let request = UserBundleRequest(target: dir.appendingPathComponent("target").path,
                                         object: dir.appendingPathComponent("fix.o").path,
                                         replacements: [.init("compute=compute_fixed")], name: "e2e", version: "1",
-                                        package: "e2e", packageVersion: "1")
-        let (metadata, _) = try UserBundleBuilder.makeMetadata(request)
-        return Fixture(dir: dir, target: dir.appendingPathComponent("target"), metadata: metadata,
-                       payload: Array(try Data(contentsOf: dir.appendingPathComponent("fix.o"))))
-    }
-
-    /// The engine request for a bundle entity and its payload bytes.
-    static func request(_ f: Fixture, entity: BundleEntity? = nil) throws -> UserPatchRequest {
-        let e = entity ?? f.entity
-        let linker = try PatchImageLinker(object: f.payload, entity: e)
-        let view = BundleEntityView(targetPath: e.targetPath, targetBuildID: e.targetBuildID, functions: (e.functions ?? []).map {
-            .init(symbol: $0.symbol, offset: $0.offset, size: $0.size,
-                  expectedBytes: PatchRegionHeader.hexBytes($0.expectedBytes) ?? [], replacement: $0.replacement)
-        })
-        let resolver = SharedImportResolver()
-        return UserPatchRequest(uuid: f.metadata.uuid, entity: view, image: linker,
-                                importResolver: { resolver.address(pid: $0, symbol: $1) })
+                                        package: "e2e", packageVersion: "1", output: dir.appendingPathComponent("bundle").path)
+        let out = try UserBundleBuilder.build(request)
+        return Fixture(dir: dir, target: dir.appendingPathComponent("target"),
+                       bundle: try BundleReader.read(directory: out.directory))
     }
 
     func activateAndRevert(flags: [String]) throws {
@@ -132,15 +121,15 @@ import SutureTestSupport
         defer { f.cleanup() }
         let t = try Target(f.target)
         defer { t.stop() }
+        let driver = PtraceUserPatchDriver()
         #expect(try t.ask(5) == ["result 6"])
-        let request = try Self.request(f)
-        #expect(try UserPatchEngine.activate(request, pid: t.pid).outcome == .activated)
-        #expect(t.maps.contains("/memfd:suture:\(f.metadata.uuid)"))
+        #expect(try driver.activate(bundle: f.bundle, entity: f.entity, pid: t.pid, startTime: nil, options: .init()) == .activated)
+        #expect(t.maps.contains("/memfd:suture:\(f.uuid)"))
         #expect(try t.ask(5) == ["fix saw n=5", "result 35"], "new code calls malloc/snprintf/printf/free")
         try t.send("g3")
         #expect(try t.ask(4) == ["fix saw n=4", "result 12"], "new code reads the target's global")
-        #expect(try UserPatchEngine.activate(request, pid: t.pid).outcome == .alreadyActive)
-        #expect(try UserPatchEngine.deactivate(uuid: f.metadata.uuid, pid: t.pid).outcome == .deactivated)
+        #expect(try driver.activate(bundle: f.bundle, entity: f.entity, pid: t.pid, startTime: nil, options: .init()) == .alreadyActive)
+        #expect(try driver.deactivate(uuid: f.uuid, pid: t.pid, startTime: nil, options: .init()) == .deactivated)
         #expect(!t.maps.contains("suture:"))
         #expect(try t.ask(5) == ["result 6"])
     }
@@ -166,9 +155,93 @@ import SutureTestSupport
         entity.targetPath = otherDir.appendingPathComponent("target").path
         let before = t.maps
         #expect {
-            _ = try UserPatchEngine.activate(try Self.request(f, entity: entity), pid: t.pid)
+            _ = try PtraceUserPatchDriver().activate(bundle: f.bundle, entity: entity, pid: t.pid, startTime: nil, options: .init())
         } throws: { ($0 as? UserPatchError)?.code == .notApplicable }
         #expect(t.maps == before)
         #expect(try t.ask(5) == ["result 6"])
     }
+
+    @Test func tamperedPayloadIsRefusedBeforeAnyAttach() throws {
+        let f = try Self.make(["-fPIE", "-pie"])
+        defer { f.cleanup() }
+        let t = try Target(f.target)
+        defer { t.stop() }
+        let payload = URL(fileURLWithPath: f.bundle.path).appendingPathComponent(f.entity.payload)
+        var bytes = try Data(contentsOf: payload)
+        bytes[bytes.count / 2] ^= 0xff
+        try bytes.write(to: payload)
+        #expect(throws: (any Error).self) { _ = try BundleReader.read(directory: URL(fileURLWithPath: f.bundle.path)) }
+        // A driver handed the already-read bundle re-checks the payload before touching the process: a
+        // ptrace hook that fires on any stop must never run.
+        let stopped = StopFlag()
+        let driver = PtraceUserPatchDriver(hooks: UserPatchHooks(afterPrepare: { _ in stopped.set() },
+                                                                 whileStopped: { _, _ in stopped.set() }))
+        let before = t.maps
+        #expect {
+            _ = try driver.activate(bundle: f.bundle, entity: f.entity, pid: t.pid, startTime: nil, options: .init())
+        } throws: { e in
+            let e = e as! UserPatchError
+            return e.code == .unpatchableFunction && e.message.contains("sha256")
+        }
+        #expect(!stopped.value)
+        #expect(t.maps == before)
+        #expect(try t.ask(5) == ["result 6"])
+    }
+
+    /// The demo of examples/demo, driven like its README: the crafted request leaks, the live fix refuses
+    /// it in the same process, deactivation brings the bug back.
+    @Test func demoServerFixedLiveAndBack() throws {
+        let demo = TestSupport.packageRoot.appendingPathComponent("examples/demo")
+        let dir = try TestSupport.temporaryDirectory("suture-demo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for file in ["server.c", "fix.c", "demo.h", "fix-slot-bound.patch"] {
+            try FileManager.default.copyItem(at: demo.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        try CBuild.check("/usr/bin/gcc", ["-O2", "-g", "-Wall", "-pthread", "-Wl,--build-id", "server.c", "-o", "demo-server"], in: dir)
+        try CBuild.check("/usr/bin/gcc", ["-O2", "-g", "-Wall", "-c", "-fPIC", "-ffunction-sections", "-fdata-sections", "fix.c", "-o", "fix.o"], in: dir)
+        let out = try UserBundleBuilder.build(UserBundleRequest(
+            target: dir.appendingPathComponent("demo-server").path, object: dir.appendingPathComponent("fix.o").path,
+            replacements: [.init("lookup_slot")], name: "demo-fix", version: "1", package: "demo-server", packageVersion: "1.0",
+            patches: [dir.appendingPathComponent("fix-slot-bound.patch").path], output: dir.appendingPathComponent("bundle").path))
+        let bundle = try BundleReader.read(directory: out.directory)
+        #expect(bundle.metadata.entities[0].targetSymbols?.map(\.symbol) == ["rejected_requests", "table"])
+
+        var server: Process? = nil
+        var port = 0
+        for attempt in 0..<20 where server == nil {
+            port = 20000 + Int(getpid() % 20000) + attempt * 7
+            let p = Process()
+            p.executableURL = dir.appendingPathComponent("demo-server")
+            p.arguments = [String(port)]
+            let o = Pipe()
+            p.standardOutput = o
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let line = String(decoding: o.fileHandleForReading.availableData, as: UTF8.self)
+            if line.contains("listening") { server = p } else { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        }
+        let s = try #require(server)
+        // SIGKILL: children of the test runner inherit its blocked signal mask, so SIGTERM would stay pending.
+        defer { kill(s.processIdentifier, SIGKILL); s.waitUntilExit() }
+        func client(_ commands: [String]) throws -> [String] {
+            let r = try CBuild.check("/usr/bin/bash", [demo.appendingPathComponent("client.sh").path, String(port)] + commands)
+            return r.stdout.split(separator: "\n").map { String($0.split(separator: ">", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) }
+        }
+        #expect(try client(["GET 1", "GET 4"]) == ["OK bravo", "OK TOKEN=hunter2-do-not-leak"])
+        let driver = PtraceUserPatchDriver()
+        #expect(try driver.activate(bundle: bundle, entity: bundle.metadata.entities[0], pid: s.processIdentifier,
+                                    startTime: nil, options: .init()) == .activated)
+        #expect(try client(["GET 1", "GET 4", "STATS"]) == ["OK bravo", "ERR no such slot", "OK requests=6 rejected=1"])
+        #expect(try driver.deactivate(uuid: bundle.metadata.uuid, pid: s.processIdentifier, startTime: nil, options: .init()) == .deactivated)
+        #expect(try client(["GET 4"]) == ["OK TOKEN=hunter2-do-not-leak"])
+        #expect(s.isRunning)
+    }
+}
+
+/// A flag set from the engine's ptrace thread.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    func set() { lock.lock(); flag = true; lock.unlock() }
+    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }

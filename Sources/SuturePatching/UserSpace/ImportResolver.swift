@@ -232,24 +232,3 @@ public final class ImportResolver {
         return bias &+ (here &- myBias)
     }
 }
-
-/// A thread-safe, per-process cache of `ImportResolver`s for the engine's `importResolver` callback
-/// (`@Sendable (pid, symbol) -> address?`): the maps and each object's export table are read once per
-/// process instead of once per symbol. Create one per operation (a process that execs afterwards
-/// needs a fresh one).
-public final class SharedImportResolver: @unchecked Sendable {
-    private let lock = NSLock()
-    private var resolvers: [Int32: ImportResolver?] = [:]
-
-    /// An empty cache.
-    public init() {}
-
-    /// The address of `symbol` in process `pid`, or nil (not exported by any loaded object, or the
-    /// process's maps are unreadable).
-    public func address(pid: Int32, symbol: String) -> UInt64? {
-        lock.lock()
-        defer { lock.unlock() }
-        if resolvers[pid] == nil { resolvers[pid] = .some(try? ImportResolver(pid: pid)) }
-        return resolvers[pid]!?.address(of: symbol)
-    }
-}
