@@ -10,6 +10,7 @@ struct Suture: ParsableCommand {
         subcommands: [
             PlanCommand.self,
             StatusCommand.self,
+            SnapshotCommand.self,
             KernelDriverCommand.self,
             BundleCommand.self,
             ApplyCommand.self,

@@ -24,8 +24,17 @@ struct PlanCommand: ParsableCommand {
 
     @OptionGroup var rootOptions: RootOptions
 
-    @Flag(name: .long, help: "Print the plan as JSON (format_version 1).")
+    @Flag(name: .long, help: "Print the plan as JSON (format_version 1); same as --format json.")
     var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Output format: text, json or markdown (a pull-request comment).", valueName: "FORMAT"))
+    var format: RenderFormat?
+
+    @Option(name: .long, help: ArgumentHelp("Plan against live-state snapshots (`suture snapshot`) instead of this host: one file, or a directory of *.json snapshots (one section per host).", valueName: "FILE|DIR"))
+    var live: String?
+
+    @Option(name: .long, help: ArgumentHelp("Reference time for snapshot ages with --live (RFC 3339, e.g. 2026-11-29T20:00:00Z; default: now), for reproducible output.", valueName: "TIME"))
+    var now: String?
 
     @Option(name: .long, help: ArgumentHelp("Also write the plan, with the live state it was made from, for `suture apply FILE`.", valueName: "FILE"))
     var out: String?
@@ -33,7 +42,17 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .customLong("detailed-exitcode"), help: "Exit 2 when the plan has changes, 0 when it has none.")
     var detailedExitcode = false
 
+    /// The output format: `--format`, else `--json`, else text.
+    var outputFormat: RenderFormat { format ?? (json ? .json : .text) }
+
+    func validate() throws {
+        if json && format != nil && format != .json { throw ValidationError("--json conflicts with --format \(format!.rawValue)") }
+        if live != nil && out != nil { throw ValidationError("--out saves a plan for `suture apply` on this host; it cannot be used with --live") }
+        if now != nil && live == nil { throw ValidationError("--now only applies to --live") }
+    }
+
     func run() throws {
+        if let live { return try runLive(live) }
         let snapshot: Context.Snapshot
         do {
             snapshot = try Context.load(rootOptions).snapshot(arguments: paths)
@@ -45,11 +64,8 @@ struct PlanCommand: ParsableCommand {
         Terminal.printUnreadable(snapshot.live.unreadable)
 
         let plan = Planner.plan(desired: snapshot.desired, live: snapshot.live)
-        if json {
-            print(try PlanRenderer.json(plan), terminator: "")
-        } else {
-            print(PlanRenderer(color: Terminal.colorOnStdout).text(plan, live: snapshot.live), terminator: "")
-        }
+        let color = Terminal.colorOnStdout && outputFormat == .text
+        print(try PlanRenderer(color: color).render(plan, format: outputFormat, live: snapshot.live), terminator: "")
         if !plan.errors.isEmpty { throw ExitCode(1) }
         if let out {
             let saved = SavedPlan(plan: plan, desired: snapshot.desired, live: snapshot.live)
@@ -59,8 +75,38 @@ struct PlanCommand: ParsableCommand {
                 Terminal.printDiagnostics(error.diagnostics)
                 throw ExitCode(1)
             }
-            if !json { print("Saved the plan to \(out); apply it with `suture apply \(out)`.") }
+            if outputFormat == .text { print("Saved the plan to \(out); apply it with `suture apply \(out)`.") }
         }
         if detailedExitcode && !plan.actions.isEmpty { throw ExitCode(2) }
     }
+
+    /// `--live`: plans every snapshot against the manifests given as arguments.
+    private func runLive(_ livePath: String) throws {
+        var reference = Date()
+        if let now {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime]
+            guard let date = formatter.date(from: now) else {
+                Terminal.printError("error: --now \(now): not an RFC 3339 time (e.g. 2026-11-29T20:00:00Z)")
+                throw ExitCode(1)
+            }
+            reference = date
+        }
+        let hosts: [HostPlan]
+        do {
+            let (planned, warnings) = try LivePlanning.plans(livePath: livePath, manifestPaths: paths, now: reference,
+                                                             requirePins: false)
+            Terminal.printDiagnostics(warnings)
+            hosts = planned
+        } catch {
+            Terminal.printDiagnostics(error.diagnostics)
+            throw ExitCode(1)
+        }
+        let color = Terminal.colorOnStdout && outputFormat == .text
+        print(try HostPlanRenderer(color: color).render(hosts, format: outputFormat), terminator: "")
+        if hosts.contains(where: { !$0.plan.errors.isEmpty }) { throw ExitCode(1) }
+        if detailedExitcode && hosts.contains(where: { !$0.plan.actions.isEmpty }) { throw ExitCode(2) }
+    }
 }
+
+extension RenderFormat: ExpressibleByArgument {}

@@ -17,8 +17,11 @@ struct StatusCommand: ParsableCommand {
 
     @OptionGroup var rootOptions: RootOptions
 
-    @Flag(name: .long, help: "Print the report as JSON (format_version 1).")
+    @Flag(name: .long, help: "Print the report as JSON (format_version 1); same as --format json.")
     var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Output format: text, json or markdown.", valueName: "FORMAT"))
+    var format: RenderFormat?
 
     func run() throws {
         let snapshot: Context.Snapshot
@@ -31,7 +34,8 @@ struct StatusCommand: ParsableCommand {
         Terminal.printDiagnostics(snapshot.warnings)
         Terminal.printUnreadable(snapshot.live.unreadable)
         let report = StatusReport.build(desired: snapshot.desired, live: snapshot.live)
-        let renderer = StatusRenderer(color: Terminal.colorOnStdout && !json)
-        print(try renderer.render(report, format: json ? .json : .text), terminator: "")
+        let outputFormat = format ?? (json ? .json : .text)
+        let renderer = StatusRenderer(color: Terminal.colorOnStdout && outputFormat == .text)
+        print(try renderer.render(report, format: outputFormat), terminator: "")
     }
 }
