@@ -51,6 +51,8 @@ struct PlanCommandTests {
     static func setUp(_ dir: URL, state: String = "activated", target: String? = nil, package: String = "demo") throws -> (binary: String, manifest: String, bundle: ResolvedBundle) {
         let source = """
             #include <unistd.h>
+            /* A unique build-id per test: tests run in parallel and the scanner matches by build-id. */
+            __attribute__((used)) const char suture_test_tag[] = "\(UUID().uuidString)";
             int __attribute__((noinline)) parse_request(int x) { return x * 3; }
             int main(void) { for (;;) pause(); }
             """
