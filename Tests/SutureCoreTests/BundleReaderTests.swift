@@ -176,3 +176,45 @@ func coreutilsDigest(_ directory: URL) throws -> String {
         #expect(!BundleReader.isUUID("0d3c6a5e-4b1f-4c9a-9e2d-7f1a2b3c4d5g"))
     }
 }
+
+@Suite struct BundleReaderHostileInputTests {
+    /// A "billion laughs" alias bomb used as a mapping key (which Yams would hash exponentially) is
+    /// refused quickly with a position.
+    @Test func aliasBombIsBounded() throws {
+        var yaml = "a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+        for (previous, name) in zip(names, names.dropFirst()) {
+            yaml += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
+        }
+        yaml += "z:\n  ? *i\n  : 1\n  ? *h\n  : 2\n"
+        let error = try #require(throws: DiagnosticError.self) {
+            try BundleReader.parseMetadata(yaml: yaml, file: "patch.yaml")
+        }
+        #expect(error.diagnostics.first?.location != nil)
+        #expect(error.diagnostics.count == 1)
+    }
+
+    @Test func nonUTF8AndEmptyAndNonMapping() throws {
+        let tmp = try TestSupport.temporaryDirectory("bundle-hostile")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let file = tmp.appendingPathComponent("patch.yaml")
+        try Data([0x6e, 0x61, 0x6d, 0x65, 0x3a, 0x20, 0xff, 0x0a]).write(to: file)
+        let e1 = try #require(throws: DiagnosticError.self) { try BundleReader.read(directory: tmp) }
+        #expect(e1.description.contains("is not valid UTF-8"))
+        try Data().write(to: file)
+        let e2 = try #require(throws: DiagnosticError.self) { try BundleReader.read(directory: tmp) }
+        #expect(e2.description.contains("patch.yaml is empty"))
+        try Data("- a\n- b\n".utf8).write(to: file)
+        let e3 = try #require(throws: DiagnosticError.self) { try BundleReader.read(directory: tmp) }
+        #expect(e3.description.hasPrefix("\(tmp.path)/patch.yaml:1:1: error: patch.yaml must be a mapping, found a list"))
+    }
+
+    @Test func oversizedMetadataIsRefusedBeforeParsing() throws {
+        let tmp = try TestSupport.temporaryDirectory("bundle-big-yaml")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try Data(repeating: 0x23, count: BundleReader.maxMetadataSize + 1)
+            .write(to: tmp.appendingPathComponent("patch.yaml"))
+        let error = try #require(throws: DiagnosticError.self) { try BundleReader.read(directory: tmp) }
+        #expect(error.description.contains("the limit is \(BundleReader.maxMetadataSize)"))
+    }
+}

@@ -154,6 +154,13 @@ public enum BundleReader {
         if text.utf8.count > maxMetadataSize {
             throw DiagnosticError(Diagnostic(.error, "\(file) is larger than \(maxMetadataSize) bytes"))
         }
+        // Alias bombs: Yams composes aliases by sharing, but its duplicate-key check hashes complex keys,
+        // which would expand a bomb exponentially. Bounded with the manifest loader's event-level check.
+        if text.contains("*"), text.contains("&"),
+           let bomb = YAMLSource.checkAliases(SourceText(file: file, text: text),
+                                              limits: ManifestLimits(maxFileBytes: maxMetadataSize, maxAliasedNodes: 10_000)) {
+            throw DiagnosticError(bomb)
+        }
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {

@@ -108,7 +108,7 @@ enum YAMLSource {
     /// Yams composes aliases by sharing, so a bomb costs nothing to compose, but anything that walks or
     /// hashes the tree (duplicate-key checks on complex keys, decoding) would expand it exponentially.
     /// Syntax errors are left to the composer, which reports them with better context.
-    private static func checkAliases(_ source: SourceText, limits: ManifestLimits) -> Diagnostic? {
+    static func checkAliases(_ source: SourceText, limits: ManifestLimits) -> Diagnostic? {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { return nil }
         defer { yaml_parser_delete(&parser) }
