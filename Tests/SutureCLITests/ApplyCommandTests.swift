@@ -57,9 +57,15 @@ import Testing
         #expect(r.stderr.contains("changed"), "\(r.stderr)")
         #expect(host.storeUUIDs == [Self.uuidB])   // nothing applied
 
-        // A fresh plan applies exactly.
-        try savedPlan(host).encoded().write(to: planFile, atomically: true, encoding: .utf8)
-        let ok = try host.suture(["apply", planFile.path])
+        // A fresh plan applies exactly. Other tests patch and unpatch processes concurrently, and every
+        // marker-carrying process is part of the fingerprint: a plan can go stale between two commands on a
+        // busy host, so plan again when that happens (it must not be applied).
+        var ok = Suture(status: -1, stdout: "", stderr: "")
+        for _ in 0..<10 {
+            try savedPlan(host).encoded().write(to: planFile, atomically: true, encoding: .utf8)
+            ok = try host.suture(["apply", planFile.path])
+            if !(ok.status == 1 && ok.stdout.contains("stale")) { break }
+        }
         #expect(ok.status == 0, "\(ok.stdout)\n\(ok.stderr)")
         #expect(host.storeUUIDs == [Self.uuidA, Self.uuidB])
     }
@@ -71,16 +77,20 @@ import Testing
         try host.bundle("fix-b", uuid: Self.uuidB)
         try host.manifest([("fix-a", .activated), ("fix-b", .activated)])
         let planFile = host.work.appendingPathComponent("plan.json")
-        let saved = try savedPlan(host)
-        #expect(saved.plan.actions.map(\.patch) == ["fix-a", "fix-b"])
-        try saved.encoded().write(to: planFile, atomically: true, encoding: .utf8)
-        // Corrupt the second bundle's payload after planning.
         let payload = host.work.appendingPathComponent("bundles/fix-b/fix-b.o")
-        let handle = try FileHandle(forWritingTo: payload)
-        handle.seekToEndOfFile()
-        handle.write(Data("tampered".utf8))
-        try handle.close()
-        let r = try host.suture(["apply", planFile.path, "--json"])
+        let original = try Data(contentsOf: payload)
+        var r = Suture(status: -1, stdout: "", stderr: "")
+        // Retried only when the plan went stale because of other tests' processes (see above).
+        for _ in 0..<10 {
+            try original.write(to: payload)
+            let saved = try savedPlan(host)
+            #expect(saved.plan.actions.map(\.patch) == ["fix-a", "fix-b"])
+            try saved.encoded().write(to: planFile, atomically: true, encoding: .utf8)
+            // Corrupt the second bundle's payload after planning.
+            try (original + Data("tampered".utf8)).write(to: payload)
+            r = try host.suture(["apply", planFile.path, "--json"])
+            if !(r.status == 1 && r.stdout.contains("stale")) { break }
+        }
         #expect(r.status == 4, "\(r.stdout)\n\(r.stderr)")
         let report = try JSONDecoder().decode(ApplyReport.self, from: Data(r.stdout.utf8))
         #expect(report.actions.map(\.status) == [.undone, .failed])

@@ -84,17 +84,23 @@ import Testing
         try host.bundle("fix-a", uuid: "11111111-1111-4111-8111-111111111111")
         try host.manifest([("fix-a", .activated)])
         let out = host.root.appendingPathComponent("journal.jsonl")
+        let done = host.root.appendingPathComponent("suture-done")
         let listener = """
             import socket, json, sys, os
             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             s.bind('/run/systemd/journal/socket')
-            s.settimeout(5)
+            s.settimeout(1)
             out = open(sys.argv[1], 'w')
+            idle = 0
             while True:
                 try:
                     data = s.recv(1 << 20)
                 except socket.timeout:
-                    break
+                    idle += 1
+                    # Stop once suture has exited (the shell creates the done file), or after 10 minutes.
+                    if os.path.exists(sys.argv[2]) or idle > 600:
+                        break
+                    continue
                 fields, i = {}, 0
                 while i < len(data):
                     nl = data.index(b'\\n', i)
@@ -112,9 +118,10 @@ import Testing
             set -e
             mount -t tmpfs tmpfs /run/systemd
             mkdir -p /run/systemd/journal
-            python3 '\(script.path)' '\(out.path)' &
-            for i in $(seq 1 500); do [ -S /run/systemd/journal/socket ] && break; sleep 0.02; done
+            python3 '\(script.path)' '\(out.path)' '\(done.path)' &
+            for i in $(seq 1 3000); do [ -S /run/systemd/journal/socket ] && break; sleep 0.02; done
             SUTURE_LOG=journal '\(Suture.binary)' apply '\(host.manifests)' --root '\(host.root.path)'
+            touch '\(done.path)'
             wait
             """
         let p = Process()

@@ -24,15 +24,16 @@ import SutureTestSupport
         #expect(RunLock.readHolder(path: paths.lock) == nil)
     }
 
-    @Test func lockWaitsForARelease() async throws {
+    @Test func lockWaitsForARelease() throws {
         let root = try TestSupport.temporaryDirectory("suture-lock")
         defer { try? FileManager.default.removeItem(at: root) }
         let paths = StatePaths(root: root.path)
         let first = try RunLock.acquire(paths: paths)
-        let releaser = Task.detached { try await Task.sleep(nanoseconds: 300_000_000); first.release() }
-        let second = try RunLock.acquire(paths: paths, timeout: 30)
+        // A real thread (not a task: the waiting acquire blocks its thread, and a loaded cooperative pool
+        // might never run the releaser).
+        Thread.detachNewThread { usleep(300_000); first.release() }
+        let second = try RunLock.acquire(paths: paths, timeout: 60)
         second.release()
-        try await releaser.value
     }
 }
 
