@@ -48,7 +48,10 @@ struct LiveIndex {
     /// records no build-id, the same path.
     static func matches(_ object: MappedObject, _ entity: BundleEntity) -> Bool {
         if entity.targetBuildID.isEmpty { return object.path == entity.targetPath }
-        return !object.buildID.isEmpty && object.buildID.lowercased() == entity.targetBuildID.lowercased()
+        if object.buildID.isEmpty { return false }
+        if object.buildID == entity.targetBuildID { return true }
+        return object.buildID.count == entity.targetBuildID.count
+            && object.buildID.lowercased() == entity.targetBuildID.lowercased()
     }
 
     /// Whether a marker counts as "live": every state except `prepared` (region mapped, detours not

@@ -75,11 +75,12 @@ public struct PlanRenderer: Sendable {
     public func text(_ plan: Plan, live: LiveState? = nil) -> String {
         let doc = RenderedDocument(plan: plan, live: live)
         var out = ""
+        out.reserveCapacity(plan.actions.count * 200 + 1024)
         if let header = doc.header { out += header + "\n\n" }
         for section in doc.sections {
             out += paint(section.title + ":", .bold) + "\n"
             for item in section.items {
-                let verb = item.verb.map { $0.padding(toLength: 11, withPad: " ", startingAt: 0) + " " } ?? ""
+                let verb = item.verb.map { padded($0, 11) + " " } ?? ""
                 out += "  " + paint(item.symbol, item.style) + " " + paint(verb, item.style) + item.headline + "\n"
                 for detail in item.details { out += "      " + detail + "\n" }
             }
@@ -153,6 +154,12 @@ public struct PlanRenderer: Sendable {
         }
         return "\u{1B}[\(code)m\(s)\u{1B}[0m"
     }
+}
+
+/// `s` followed by spaces up to `width` characters (no Foundation: this runs once per plan line).
+func padded(_ s: String, _ width: Int) -> String {
+    let count = s.count
+    return count >= width ? s : s + String(repeating: " ", count: width - count)
 }
 
 /// The `suture plan --json` object.
@@ -304,7 +311,7 @@ public struct StatusRenderer: Sendable {
         var widths = headers.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            cells.enumerated().map { i, c in i == cells.count - 1 ? c : padded(c, widths[i]) }
                 .joined(separator: "  ")
         }
         out += "\n" + line(headers) + "\n"

@@ -70,7 +70,7 @@ struct PlanBuilder {
         reportTransitions()
         reportLingeringModules()
         applyAtomicReplace()
-        let sortedActions = actions.sorted(by: PlanBuilder.executionOrder)
+        let sortedActions = orderedActions()
         let sortedDrift = Array(Set(drift)).sorted(by: PlanBuilder.driftOrder)
         let sortedErrors = Array(Set(errors)).sorted(by: PlanBuilder.diagnosticOrder)
         let sortedNotes: [String] = Array(Set(notes)).sorted()
@@ -105,26 +105,56 @@ struct PlanBuilder {
         }
     }
 
-    /// The total order of actions (see `Planner`).
-    static func executionOrder(_ a: PlanAction, _ b: PlanAction) -> Bool {
-        func key(_ x: PlanAction) -> (Int, Int, Int, String, String, String, String, Int64, UInt64) {
+    /// The sort key of an action (see `Planner` for the order). Computed once per action: sorting 10,000
+    /// per-process activations must not rebuild keys in every comparison.
+    struct OrderKey {
+        var phase: Int
+        var kindRank: Int
+        var replaceRank: Int
+        var patch: String
+        var uuid: String
+        var module: String
+        var targetPath: String
+        var pid: Int64
+        var startTime: UInt64
+        var reason: String
+        var comm: String
+
+        init(_ x: PlanAction, replacing: Set<String>) {
+            phase = PlanBuilder.phase(x)
             // Kernel actions consecutive (first in each phase); replace patches first among activations.
-            let kindRank = x.patchKind == .kernel ? 0 : 1
-            let replaceRank = x.reason.contains(PlanBuilder.atomicReplaceMarker) ? 0 : 1
-            return (phase(x), kindRank, replaceRank, x.patch, x.uuid, x.module ?? "", x.targetPath ?? "",
-                    Int64(x.pid ?? -1), x.startTime ?? 0)
+            kindRank = x.patchKind == .kernel ? 0 : 1
+            replaceRank = x.kind == .activate && x.module.map(replacing.contains) == true ? 0 : 1
+            patch = x.patch
+            uuid = x.uuid
+            module = x.module ?? ""
+            targetPath = x.targetPath ?? ""
+            pid = Int64(x.pid ?? -1)
+            startTime = x.startTime ?? 0
+            reason = x.reason
+            comm = x.comm ?? ""
         }
-        let ka = key(a), kb = key(b)
-        if ka.0 != kb.0 { return ka.0 < kb.0 }
-        if ka.1 != kb.1 { return ka.1 < kb.1 }
-        if ka.2 != kb.2 { return ka.2 < kb.2 }
-        if ka.3 != kb.3 { return ka.3 < kb.3 }
-        if ka.4 != kb.4 { return ka.4 < kb.4 }
-        if ka.5 != kb.5 { return ka.5 < kb.5 }
-        if ka.6 != kb.6 { return ka.6 < kb.6 }
-        if ka.7 != kb.7 { return ka.7 < kb.7 }
-        if ka.8 != kb.8 { return ka.8 < kb.8 }
-        return (a.reason, a.comm ?? "") < (b.reason, b.comm ?? "")
+
+        static func < (a: OrderKey, b: OrderKey) -> Bool {
+            if a.phase != b.phase { return a.phase < b.phase }
+            if a.kindRank != b.kindRank { return a.kindRank < b.kindRank }
+            if a.replaceRank != b.replaceRank { return a.replaceRank < b.replaceRank }
+            if a.patch != b.patch { return a.patch < b.patch }
+            if a.uuid != b.uuid { return a.uuid < b.uuid }
+            if a.module != b.module { return a.module < b.module }
+            if a.targetPath != b.targetPath { return a.targetPath < b.targetPath }
+            if a.pid != b.pid { return a.pid < b.pid }
+            if a.startTime != b.startTime { return a.startTime < b.startTime }
+            if a.reason != b.reason { return a.reason < b.reason }
+            return a.comm < b.comm
+        }
+    }
+
+    /// `actions` in execution order.
+    func orderedActions() -> [PlanAction] {
+        let replacing = Set(plannedKernelActivations.filter { $0.value.replace == true }.keys)
+        let keys = actions.map { OrderKey($0, replacing: replacing) }
+        return actions.indices.sorted { keys[$0] < keys[$1] }.map { actions[$0] }
     }
 
     /// Text every atomic-replace activation's reason contains (also used to order them first).
@@ -281,14 +311,12 @@ struct PlanBuilder {
                                    location: patch.location))
             }
             let liveNow = Set(facts.live.map(\.pid)).subtracting(restarted)
+            // One string per entity, shared by its per-process actions.
+            let missingReason = "\(declared); live in \(k) of \(plural(n, "process", "processes")) of \(path)"
+            let restartReason = "\(declared); re-activate with the new bundle in \(path)"
             for process in facts.matching where !liveNow.contains(process.pid) && !activated.contains(process.pid) {
                 activated.insert(process.pid)
-                let reason: String
-                if restarted.contains(process.pid) {
-                    reason = "\(declared); re-activate with the new bundle in \(path)"
-                } else {
-                    reason = "\(declared); live in \(k) of \(plural(n, "process", "processes")) of \(path)"
-                }
+                let reason = restarted.contains(process.pid) ? restartReason : missingReason
                 actions.append(PlanAction(kind: .activate, patch: patch.name, uuid: meta.uuid, patchKind: .user,
                                           pid: process.pid, comm: process.comm, startTime: process.startTime,
                                           targetPath: path, reason: reason, location: patch.location))
