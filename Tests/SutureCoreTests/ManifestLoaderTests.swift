@@ -333,3 +333,41 @@ private func patchSet(_ name: String, patch: String = "CVE-2024-0001", bundle: S
         print("ManifestLoader: 100 manifests loaded in \(best) (best of 5)")
     }
 }
+
+/// YAML 1.1 typing of unquoted versions: what is refused and what is a plain string.
+@Suite struct YAMLTrapTests {
+    static let refused: [(String, String)] = [
+        ("1.10", "a number (1.1)"), ("7.0", "a number (7)"), ("2", "an integer"), ("010", "an integer"),
+        ("0x1F", "an integer"), ("1_000", "an integer"), ("1:30", "an integer"), ("1e3", "a number"),
+        (".5", "a number"), (".inf", "a number"), ("-.inf", "a number"), (".NaN", "a number"),
+        ("2024-01-01", "a timestamp"), ("yes", "a boolean"), ("off", "a boolean"), ("~", "nothing (null)"),
+    ]
+    static let accepted = ["3.0.15-1~deb12u1", "1.0-1", "1.2.3", "7.0.0", "2:1.2-3", "v1.10", "1.10a",
+                           "\"1.10\"", "'7.0'", "!!str 1.10", ".hidden", "../x", "1-2"]
+
+    private func load(version: String) throws -> ManifestLoadResult {
+        let root = try ManifestFixtures.tree(["m.yaml": """
+            apiVersion: suture.dev/v1
+            kind: PatchSet
+            metadata: {name: m}
+            spec:
+              patches:
+                - {name: P, bundle: b, state: absent, target: {package: p, version: \(version)}}
+            """])
+        defer { try? FileManager.default.removeItem(at: root) }
+        return ManifestFixtures.lintLoader().load(paths: [root.path])
+    }
+
+    @Test(arguments: refused) func unquotedNonStringsAreRefused(_ version: String, _ reading: String) throws {
+        let result = try load(version: version)
+        let error = try #require(result.diagnostics.first { $0.severity == .error })
+        #expect(error.message.hasPrefix("expected a string for 'version', found"), "\(error.message)")
+        #expect(error.message.contains(reading), "\(error.message)")
+        #expect(error.location?.line == 6)
+    }
+
+    @Test(arguments: accepted) func stringsAreAccepted(_ version: String) throws {
+        let result = try load(version: version)
+        #expect(!result.hasErrors, "\(result.diagnostics)")
+    }
+}

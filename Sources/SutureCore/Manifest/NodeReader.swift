@@ -65,11 +65,19 @@ final class NodeReader {
         }
         let text = scalar.string
         guard let first = text.unicodeScalars.first else { return .null }
+        if text == "~" { return .null }
         if first == "/" || (first.properties.isAlphabetic && first != "_") {
             if boolWords.contains(text) { return .bool }
             if nullWords.contains(text) { return .null }
             return .string
         }
+        // `../bundles/x`, `./x`: a leading dot is only typed when `.5`, `.inf` or `.nan` follows.
+        if first == ".", let second = text.unicodeScalars.dropFirst().first, !("0"..."9").contains(second),
+           !dotWords.contains(text.dropFirst().drop { $0 == "-" || $0 == "+" }.description) {
+            return .string
+        }
+        // Ints, floats and timestamps use only these characters (versions like `3.0.15-1~deb12u1` do not).
+        if !text.unicodeScalars.allSatisfy({ numericScalars.contains($0) }) { return .string }
         switch Resolver.default.resolveTag(of: .scalar(Node.Scalar(text))) {
         case .bool: return .bool
         case .int: return .int
@@ -83,6 +91,10 @@ final class NodeReader {
     static let boolWords: Set<String> = ["yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE",
                                          "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"]
     static let nullWords: Set<String> = ["null", "Null", "NULL"]
+    static let dotWords: Set<String> = ["inf", "Inf", "INF", "nan", "NaN", "NAN"]
+    /// Every character a YAML 1.1 int, float or timestamp can contain (`0x1F`, `0o17`, `0b101`, `1_000`,
+    /// `1:30`, `6.1e3`, `.inf`, `2024-01-01T10:00:00.5Z`, `2024-01-01 10:00:00 +01:00`).
+    static let numericScalars: Set<Unicode.Scalar> = Set("0123456789abcdefABCDEFxXoOnNiItTzZ_.:+- \t".unicodeScalars)
     /// The booleans accepted for boolean fields: YAML 1.2 core spellings only.
     static let strictTrue: Set<String> = ["true", "True", "TRUE"]
     static let strictFalse: Set<String> = ["false", "False", "FALSE"]

@@ -92,8 +92,7 @@ struct PatchSetDecoder {
         let bundleNode = fields.required("bundle", reader, owner: what)
         if let bundleNode, let value = reader.string(bundleNode, "'bundle'") {
             bundle = value
-            bundlePath = value.hasPrefix("/") ? value : manifestDirectory + "/" + value
-            bundlePath = URL(fileURLWithPath: bundlePath).standardizedFileURL.path
+            bundlePath = PathNormalizer.normalize(value.hasPrefix("/") ? value : manifestDirectory + "/" + value)
         }
 
         var pin: String?

@@ -83,7 +83,7 @@ enum YAMLSource {
 
     /// The documents of `source` (empty documents left out), plus any diagnostic that stopped reading.
     static func documents(of source: SourceText, limits: ManifestLimits) -> ([Node], Diagnostic?) {
-        if source.text.contains("*"), source.text.contains("&"), let bomb = checkAliases(source, limits: limits) { return ([], bomb) }
+        if source.text.utf8.contains(UInt8(ascii: "*")), source.text.utf8.contains(UInt8(ascii: "&")), let bomb = checkAliases(source, limits: limits) { return ([], bomb) }
         var roots: [Node] = []
         do {
             let parser = try Parser(yaml: source.text, resolver: .basic, constructor: .default, encoding: .utf8)
