@@ -8,7 +8,7 @@
 /// back to a conservative scan that treats every byte offset as a possible instruction start (more
 /// targets, so possible false refusals, never a missed branch that the decoder could have seen).
 ///
-/// Limits (documented in docs/user-patches.md): indirect branches (jump tables, `jmp *%rax`) and
+/// Limits (documented in docs/user-payloads.md): indirect branches (jump tables, `jmp *%rax`) and
 /// branches from other functions are not seen, except the function's own `.cold` parts, which
 /// `UserBundleBuilder` scans too; data embedded in code would be decoded as instructions.
 public enum X86BranchScanner {

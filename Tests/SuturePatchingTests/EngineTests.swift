@@ -137,6 +137,19 @@ import SutureCore
         #expect(p.isAlive)
     }
 
+    @Test func seccompFilterKillingExecMmapIsBlockedAndTargetSurvives() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("seccomp")
+        defer { p.stop() }
+        var caught: UserPatchError?
+        do { _ = try UserPatchEngine.activate(try fx.computeRequest(), pid: p.pid) } catch let e as UserPatchError { caught = e }
+        #expect(caught?.code == .seccompBlocked)
+        p.send("e alive")
+        #expect(p.waitFor("echo") == "echo alive")
+        #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+    }
+
     @Test func alreadyTracedIsPermission() throws {
         let fx = try EngineFixture()
         defer { fx.cleanup() }

@@ -293,4 +293,26 @@ import SutureTestSupport
             _ = try PatchImageLinker(object: [0x7f, 0x45, 0x4c], targetSymbols: [:], requiredFunctions: [])
         }
     }
+
+    @Test func commonSymbolsAndUnresolvedWeakImports() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = """
+        int shared_counter;                                   /* -fcommon: SHN_COMMON */
+        extern int maybe_present(void) __attribute__((weak));
+        int bump(void) { return ++shared_counter + (maybe_present ? maybe_present() : 100); }
+        """
+        try CBuild.gcc(source: source, named: "c.c", in: dir, ["-c", "-O2", "-fPIC", "-fcommon", "c.c", "-o", "c.o"])
+        let object = dir.appendingPathComponent("c.o")
+        let elf = try ELFObjectFile(path: object.path)
+        #expect(try elf.symbols(.symtab).contains { $0.name == "shared_counter" && $0.sectionIndex == ELFSymbol.sectionCommon })
+        let linker = try PatchImageLinker(object: Array(try Data(contentsOf: object)), targetSymbols: [:], requiredFunctions: ["bump"])
+        let base = try Self.mapRegion(size: linker.layout.totalSize, near: nil)
+        defer { munmap(UnsafeMutableRawPointer(bitPattern: UInt(base)), Int(linker.layout.totalSize)) }
+        let image = try linker.link(base: base, targetBase: 0, resolveImport: { _ in nil })
+        #expect(image.imports["maybe_present"] == 0, "an unresolved weak import is 0, not an error")
+        Self.install(image)
+        let bump = unsafeBitCast(UnsafeRawPointer(bitPattern: UInt(image.functions["bump"]!))!, to: (@convention(c) () -> Int32).self)
+        #expect(bump() == 101 && bump() == 102)
+    }
 }

@@ -84,6 +84,15 @@ public struct LocalManifest: Sendable, Hashable {
         return entries.count != before
     }
 
+    /// Removes the entries whose bundle is the store copy of patch `uuid` (`…/store/<uuid>`); returns
+    /// whether any was there. Used when a patch is deactivated imperatively (SysCare's DECLINE).
+    @discardableResult
+    public mutating func remove(uuid: String) -> Bool {
+        let before = entries.count
+        entries.removeAll { ($0.bundle as NSString).lastPathComponent == uuid.lowercased() }
+        return entries.count != before
+    }
+
     /// The YAML text (Manifest v1; strings JSON-quoted, which YAML reads as double-quoted scalars).
     public var yaml: String {
         func q(_ s: String) -> String {

@@ -24,21 +24,40 @@ enum LiveFS {
 
     /// Reads a whole (small) file.
     static func read(_ path: String) -> ReadResult {
+        switch readBytes(path) {
+        case let .success(bytes): return .content(String(decoding: bytes, as: UTF8.self))
+        case let .failure(error): return error.code == 0 ? .absent : .failed(error.code)
+        }
+    }
+
+    struct ReadError: Error { var code: Int32 }   // code 0: absent
+
+    /// Reads a whole file as bytes; a failure's code is 0 when the file is absent (`ENOENT`, `ESRCH`,
+    /// `ENOTDIR`), else the `errno`.
+    static func readBytes(_ path: String) -> Result<[UInt8], ReadError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return errno == ENOENT || errno == ESRCH || errno == ENOTDIR ? .absent : .failed(errno) }
+        if fd < 0 {
+            return .failure(ReadError(code: errno == ENOENT || errno == ESRCH || errno == ENOTDIR ? 0 : errno))
+        }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
+        var st = stat()
+        let expected = fstat(fd, &st) == 0 && st.st_size > 0 ? Int(st.st_size) : 0
+        var chunkSize = max(4096, expected + 1)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let used = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: chunkSize))
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + used, chunkSize) }
             if n < 0 {
+                bytes.removeLast(chunkSize)
                 if errno == EINTR { continue }
-                return errno == ESRCH ? .absent : .failed(errno)
+                return .failure(ReadError(code: errno == ESRCH ? 0 : errno))
             }
+            bytes.removeLast(chunkSize - n)
             if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
+            chunkSize = 4096
         }
-        return .content(String(decoding: bytes, as: UTF8.self))
+        return .success(bytes)
     }
 
     /// Reads a file and trims trailing whitespace; nil when absent or unreadable.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the live-state readers should look for: the ELF files user patches target and the packages whose
 /// installed versions the plan depends on. Everything else on the host is ignored, which keeps a scan cheap.
 public struct LiveInterest: Sendable, Hashable {
@@ -38,10 +40,9 @@ public struct LiveInterest: Sendable, Hashable {
     }
 }
 
-/// Assembles a ``LiveState`` from the individual readers, all under one root.
-///
-/// The patch store is not read here: pass the bundles the store reader (`PatchStore`) listed as `store`,
-/// so that the caller decides how the store is located and verified.
+/// Assembles a ``LiveState`` from the individual readers, all under one root: ``HostInfoReader``,
+/// ``KernelLivepatchReader``, ``ProcessScanner``, ``PackageDatabase`` and the patch store (``PatchStore``,
+/// re-verified on every read).
 public struct LiveStateReader: Sendable {
     /// The root (`/` in production, `--root` or a recorded tree otherwise).
     public let root: String
@@ -51,13 +52,23 @@ public struct LiveStateReader: Sendable {
         self.root = root
     }
 
+    /// Reads everything the planner needs for `desired`: the store under the root is listed first, and the
+    /// interest is what `desired` and the stored bundles target (``LiveInterest/init(desired:store:)``).
+    /// - Throws: ``LabelsFileError`` when `/etc/suture/labels` is malformed.
+    public func read(desired: DesiredState) throws(LabelsFileError) -> LiveState {
+        let store = PatchStore(root: URL(fileURLWithPath: root.isEmpty ? "/" : root)).list()
+        return try read(interest: LiveInterest(desired: desired, store: store), store: store)
+    }
+
     /// Reads host facts, kernel livepatch state, the processes mapping `interest.targets` (and every process
     /// carrying a Suture marker), and the installed versions of `interest.packages`.
     ///
+    /// - Parameter store: the bundles in the patch store; `nil` lists ``PatchStore`` under the root.
     /// Unreadable facts (permissions, I/O errors, an unreadable package database) are collected in
     /// ``LiveState/unreadable`` rather than thrown.
     /// - Throws: ``LabelsFileError`` when `/etc/suture/labels` is malformed (bad input is an error).
-    public func read(interest: LiveInterest, store: [InstalledBundle] = []) throws(LabelsFileError) -> LiveState {
+    public func read(interest: LiveInterest, store: [InstalledBundle]? = nil) throws(LabelsFileError) -> LiveState {
+        let store = store ?? PatchStore(root: URL(fileURLWithPath: root.isEmpty ? "/" : root)).list()
         let host = try HostInfoReader(root: root).read()
         var unreadable: [UnreadableFact] = []
         let kernel = KernelLivepatchReader(root: root).read(unreadable: &unreadable)

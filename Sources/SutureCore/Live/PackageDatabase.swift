@@ -110,16 +110,20 @@ public struct PackageDatabase: Sendable {
         for path in paths { result[path] = [] }
         switch backend {
         case .dpkg:
-            var spellings: [String: [String]] = [:]   // spelling → original paths
+            var spellings: [(needle: [UInt8], original: String)] = []   // "\n<spelling>\n" → original path
             for path in paths {
-                for spelling in [path] + usrMergeAliases(of: path) { spellings[spelling, default: []].append(path) }
+                for spelling in [path] + usrMergeAliases(of: path) {
+                    spellings.append((Array(("\n" + spelling + "\n").utf8), path))
+                }
             }
             for package in try dpkgPackages() {
-                guard let list = dpkgListText(package) else { continue }
-                for line in list.split(separator: "\n") {
-                    guard let originals = spellings[String(line)] else { continue }
-                    for original in originals where !(result[original]?.contains(package) ?? false) {
-                        result[original, default: []].append(package)
+                guard var list = dpkgListBytes(package) else { continue }
+                list.insert(0x0A, at: 0)   // so the first line is also preceded by a newline
+                if list.last != 0x0A { list.append(0x0A) }
+                list.withUnsafeBytes { haystack in
+                    for (needle, original) in spellings where !(result[original]?.contains(package) ?? false) {
+                        let found = needle.withUnsafeBytes { Self.contains(haystack, $0) }
+                        if found { result[original, default: []].append(package) }
                     }
                 }
             }
@@ -186,15 +190,31 @@ public struct PackageDatabase: Sendable {
         return packages
     }
 
-    /// The `.list` text of a package: `<name>:<arch>.list` (multi-arch same) or `<name>.list`.
-    private func dpkgListText(_ package: InstalledPackage) -> String? {
+    /// The `.list` bytes of a package: `<name>:<arch>.list` (multi-arch same) or `<name>.list`.
+    private func dpkgListBytes(_ package: InstalledPackage) -> [UInt8]? {
         let info = LiveFS.join(root, "/var/lib/dpkg/info/")
         if !package.architecture.isEmpty,
-           case let .content(text) = LiveFS.read(info + package.name + ":" + package.architecture + ".list") {
-            return text
+           case let .success(bytes) = LiveFS.readBytes(info + package.name + ":" + package.architecture + ".list") {
+            return bytes
         }
-        if case let .content(text) = LiveFS.read(info + package.name + ".list") { return text }
+        if case let .success(bytes) = LiveFS.readBytes(info + package.name + ".list") { return bytes }
         return nil
+    }
+
+    /// `needle` occurs in `haystack` (`memchr` for the first byte, then a compare).
+    private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: UnsafeRawBufferPointer) -> Bool {
+        guard let hay = haystack.baseAddress, let first = needle.first, needle.count <= haystack.count else {
+            return needle.isEmpty
+        }
+        var offset = 0
+        let last = haystack.count - needle.count
+        while offset <= last {
+            guard let hit = memchr(hay + offset, Int32(first), last - offset + 1) else { return false }
+            let position = hay.distance(to: UnsafeRawPointer(hit))
+            if memcmp(hay + position, needle.baseAddress!, needle.count) == 0 { return true }
+            offset = position + 1
+        }
+        return false
     }
 
     /// Other spellings of `path` under merged /usr (only for directories that are symlinks under the root).

@@ -166,6 +166,11 @@ private final class ScanState {
     var targets: [ResolvedTarget] = []
     var targetsByInode: [DeviceInode: [Int]] = [:]
     var elfCache: [DeviceInode: ELFInfo?] = [:]   // .some(nil) = not an ELF file
+    /// Files (by device:inode) already seen in this scan under a name that matches no target: libc, ld.so
+    /// and friends appear in nearly every process, and are rejected with one hash lookup after the first.
+    /// (A hard link of one inode mapped under two names, only one of them a target's, is decided by the
+    /// first name seen; target files found by device:inode are never in this set.)
+    var rejected: Set<DeviceInode> = []
     var unreadable: [UnreadableFact] = []
     var buffer: UnsafeMutableRawBufferPointer
 
@@ -237,6 +242,8 @@ private final class ScanState {
         var candidates: [Candidate] = []
         var markers: [String: UInt64] = [:]
         var lastRejected: DeviceInode? = nil
+        var rejected: Set<DeviceInode> = []
+        swap(&rejected, &self.rejected)   // mutate in place, no copy-on-write
         let targets = self.targets
         let targetsByInode = self.targetsByInode
         ProcMapsParser.forEachLine(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) { line in
@@ -250,7 +257,7 @@ private final class ScanState {
             }
             if line.inode == 0 { return }
             let key = DeviceInode(major: line.deviceMajor, minor: line.deviceMinor, inode: line.inode)
-            if key == lastRejected { return }
+            if key == lastRejected || rejected.contains(key) { return }
             if let index = candidates.firstIndex(where: { $0.key == key }) {
                 if line.start < candidates[index].lowestStart {
                     candidates[index].lowestStart = line.start
@@ -267,11 +274,16 @@ private final class ScanState {
                 if matched { byPath.append(index); continue }
                 if target.basenameSuffix.withUnsafeBytes({ line.pathnameHasSuffix($0) }) { byBasename.append(index) }
             }
-            if byInode.isEmpty && byPath.isEmpty && byBasename.isEmpty { lastRejected = key; return }
+            if byInode.isEmpty && byPath.isEmpty && byBasename.isEmpty {
+                lastRejected = key
+                rejected.insert(key)
+                return
+            }
             candidates.append(Candidate(key: key, pathname: line.pathnameString, deleted: line.deleted,
                                         lowestStart: line.start, lowestEnd: line.end, lowestOffset: line.offset,
                                         byInode: byInode, byPath: byPath, byBasename: byBasename))
         }
+        self.rejected = rejected
         if candidates.isEmpty && markers.isEmpty { return nil }
 
         var objects: [MappedObject] = []

@@ -47,7 +47,8 @@ struct PatchAcceptCommand: ParsableCommand {
             local.upsert(.init(name: m.name, bundle: stored.bundle.path, sha256: stored.bundle.digest, state: .accepted,
                                target: context.declaration(of: m.uuid)?.target ?? PatchVerbContext.selector(for: m)))
             do { try local.save() } catch { fail("error: \(error)") }
-            try context.printStatusLine(bundle)
+            // Status from the manifests as they are now (the local manifest declares it accepted).
+            try PatchVerbContext(root: common.root).printStatusLine(bundle)
         }
     }
 }

@@ -186,5 +186,11 @@ struct PatchDeactivateCommand: ParsableCommand {
             }
         }
         if failed { throw ExitCode(1) }
+        // An accepted patch taken out by hand is declined too (SysCare: DECLINE + DEACTIVE), so the boot and
+        // timer reconciles do not bring it back.
+        if target.pids.isEmpty, var local = try? LocalManifest.load(paths: StatePaths()), local.remove(uuid: uuid) {
+            try? local.save()
+            print("declined: \(uuid) removed from \(local.path)")
+        }
     }
 }

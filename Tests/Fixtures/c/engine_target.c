@@ -5,6 +5,7 @@
  *   idle N   N threads sleep in pause(); the main thread reads stdin
  *   loop     the main thread runs event_loop() forever (it never returns), serving stdin from inside
  *   churn    threads are created and exit every ~50 us; 4 persistent threads bump counters
+ *   seccomp  install a seccomp filter that kills the process on mmap(PROT_EXEC), then like "idle 0"
  *   parent   fork a "busy 1" child and report any stop/continue seen with WUNTRACED|WCONTINUED
  * stdin commands (one per line): "s" prints and resets result counts, "e TOKEN" echoes TOKEN once,
  * "q" exits 0, "x" exits 3.
@@ -19,6 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 long base_value = 0;
@@ -163,6 +170,22 @@ int main(int argc, char **argv) {
         pthread_create(&t, NULL, churn_spawner, NULL);
         pthread_create(&t, NULL, churn_spawner, NULL);
         printf("counters %p %p\n", (void *)counters, (void *)&churn_counter);
+        printf("ready %d\n", getpid());
+        serve_stdin_forever();
+    } else if (!strcmp(mode, "seccomp")) {
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 3),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+            BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+            perror("seccomp");
+            return 1;
+        }
         printf("ready %d\n", getpid());
         serve_stdin_forever();
     } else if (!strcmp(mode, "parent")) {

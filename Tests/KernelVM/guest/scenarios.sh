@@ -35,6 +35,16 @@ run() {
 	say "[$CUR] suture $* -> exit $RC"
 }
 attr() { cat "$1" 2>/dev/null | tr -d '\n'; }
+# release_when <file> <pattern> <seconds>: in the background, once <pattern> shows up in <file> (the output
+# of a suture command running meanwhile), write hold=N to let the held transition finish. Conditions, not
+# sleeps: under TCG on a loaded host suture can take seconds just to start.
+release_when() {
+	( _n=$(( $3 * 10 ))
+	  while [ $_n -gt 0 ] && ! grep -q "$2" "$1" 2>/dev/null; do usleep 100000; _n=$((_n - 1)); done
+	  echo N > /sys/module/sutlp_target/parameters/hold
+	  echo "SUTURE-TIER: [$CUR] released the holder at $(now)s" ) &
+	RELEASER=$!
+}
 has_taint_k() { attr /sys/module/$1/taint | grep -q K; }
 begin() { CUR=$1; say "[$CUR] --- $2 (t=$(now)s)"; }
 

@@ -50,6 +50,11 @@ import SutureTestSupport
         let second = declined.remove(name: "demo-fix")
         #expect(first && !second)
         try declined.save()
+        var byUUID = try LocalManifest.load(paths: paths)
+        byUUID.upsert(.init(name: "stored", bundle: paths.store + "/11111111-1111-4111-8111-111111111111", sha256: "ab",
+                            state: .accepted, target: .path("/x")))
+        let dropped = byUUID.remove(uuid: "11111111-1111-4111-8111-111111111111")
+        #expect(dropped && !byUUID.entries.contains { $0.name == "stored" })
         #expect(try LocalManifest.load(paths: paths).entries.map(\.name) == ["a \"quoted\" name", "klp"])
     }
 

@@ -41,8 +41,8 @@ check "stack shows the patched function" grep -q "sutlp_target_work" /tmp/d3a.ou
 check "reverted: dir gone" [ ! -d $LP/sutlp_busy ]
 check "reverted: module unloaded" [ ! -d /sys/module/sutlp_busy ]
 check "no force written" sh -c "! grep -q \"^kernel-driver: forced\" /tmp/d3a.out"
-# Release the holder well after the 2 s hard deadline (suture itself needs ~1-2 s to start under TCG).
-( sleep 10; echo N > /sys/module/sutlp_target/parameters/hold; echo "SUTURE-TIER: [D3] released holder at $(cut -d' ' -f1 /proc/uptime)s" ) &
+# Release the holder only once suture reported the hard deadline and kept waiting.
+release_when /tmp/d3b.out "hardDeadline sutlp_busy" 180
 run d3b kernel-driver activate $M/sutlp_busy.ko --target sutlp_target --on-stall wait --soft-deadline 1 --hard-deadline 2 --wait-limit 60
 wait
 check "wait exits 0 after release" [ "$RC" = 0 ]
@@ -59,7 +59,7 @@ wait_for 10 '[ "$(attr /sys/module/sutlp_target/parameters/last)" = 0 ]' || true
 "$SUTURE" kernel-driver activate $M/sutlp_busy.ko --target sutlp_target --on-stall wait --hard-deadline 30 --wait-limit 60 >/tmp/d4hold.out 2>&1 &
 HOLDPID=$!
 wait_for 20 '[ "$(attr $LP/sutlp_busy/transition)" = 1 ]' && ok "sutlp_busy transition held" || fail "sutlp_busy transition not held"
-( sleep 5; echo N > /sys/module/sutlp_target/parameters/hold; echo "SUTURE-TIER: [D4] released holder at $(cut -d' ' -f1 /proc/uptime)s" ) &
+release_when /tmp/d4b.out "busyRetry sutlp_cmdline" 180
 run d4b kernel-driver activate $M/sutlp_cmdline.ko
 wait
 check "EBUSY retried and reported" grep -q "busyRetry sutlp_cmdline: EBUSY: sutlp_busy is in transition" /tmp/d4b.out
