@@ -17,6 +17,10 @@ final class DemoService: @unchecked Sendable {
         bundle = work.appendingPathComponent("bundles/demo-fix")
         binary = dir.appendingPathComponent("demo-server")
         try FileManager.default.copyItem(at: TestSupport.packageRoot.appendingPathComponent("examples/demo"), to: dir)
+        // Build products in the checkout (e.g. from scripts/demo-up) must not be reused: each test needs its own
+        // build (its own build-id, since -g records the build directory), or the tests' scans match each
+        // other's processes.
+        for product in ["demo-server", "fix.o"] { try? FileManager.default.removeItem(at: dir.appendingPathComponent(product)) }
         let make = Process()
         make.executableURL = URL(fileURLWithPath: "/usr/bin/make")
         make.arguments = ["-s", "-C", dir.path, "bundle", "SUTURE=\(Suture.binary)", "BUNDLE=\(bundle.path)"]
