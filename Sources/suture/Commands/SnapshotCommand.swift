@@ -52,6 +52,7 @@ struct SnapshotCommand: ParsableCommand {
         var live: LiveState
         do {
             live = try LiveStateReader(root: context.root).read(interest: interest, store: bundles)
+            fillRegionHeaderStates(&live, root: context.root)
         } catch {
             Terminal.printError("error: \(error.description)")
             throw ExitCode(1)

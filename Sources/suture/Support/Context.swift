@@ -64,7 +64,9 @@ struct Context {
     /// - Throws: `DiagnosticError` when the labels file is malformed.
     func readLive(for desired: DesiredState, store bundles: [InstalledBundle]) throws(DiagnosticError) -> LiveState {
         do {
-            return try LiveStateReader(root: root).read(interest: LiveInterest(desired: desired, store: bundles), store: bundles)
+            var live = try LiveStateReader(root: root).read(interest: LiveInterest(desired: desired, store: bundles), store: bundles)
+            fillRegionHeaderStates(&live, root: root)
+            return live
         } catch {
             throw DiagnosticError(Diagnostic(.error, error.description))
         }

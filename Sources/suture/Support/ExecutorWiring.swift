@@ -51,17 +51,7 @@ struct ApplyRuntime {
         let installed = store.list()
         var live = try LiveStateReader(root: root).read(interest: LiveInterest(desired: desired, store: installed),
                                                          store: installed)
-        if root == "/" {
-            for i in live.processes.indices where !live.processes[i].patches.isEmpty {
-                let regions = UserPatchEngine.readback(pid: live.processes[i].pid)
-                for j in live.processes[i].patches.indices {
-                    let uuid = live.processes[i].patches[j].uuid
-                    if let header = regions.first(where: { $0.uuid == uuid })?.header {
-                        live.processes[i].patches[j].state = "\(header.state)".lowercased()
-                    }
-                }
-            }
-        }
+        fillRegionHeaderStates(&live, root: root)
         return live
     }
 
@@ -232,4 +222,21 @@ func emit(_ report: ApplyReport, plan: Plan?, json: Bool) -> Int32 {
         }
     }
     return report.exitCode.rawValue
+}
+
+/// Fills `UserPatchMarker.state` of every Suture region in `live` from the engine's readback of its header
+/// (process_vm_readv; no process is stopped), on the live system only (`root` is `/`). `plan`, `status` and
+/// `apply` all read the live state through this, so a saved plan's fingerprint and the one `apply` computes
+/// agree, and a PREPARED (never committed) region is not taken for a live patch.
+func fillRegionHeaderStates(_ live: inout LiveState, root: String) {
+    guard root == "/" else { return }
+    for i in live.processes.indices where !live.processes[i].patches.isEmpty {
+        let regions = UserPatchEngine.readback(pid: live.processes[i].pid)
+        for j in live.processes[i].patches.indices {
+            let uuid = live.processes[i].patches[j].uuid
+            if let header = regions.first(where: { $0.uuid == uuid })?.header {
+                live.processes[i].patches[j].state = "\(header.state)".lowercased()
+            }
+        }
+    }
 }
