@@ -11,6 +11,7 @@ public struct UserBundleError: Error, Sendable, Hashable, CustomStringConvertibl
     /// Creates an error.
     public init(_ message: String) { self.message = message }
 
+    /// The message, as printed by the CLI.
     public var description: String { message }
 }
 

@@ -16,6 +16,7 @@ public enum ELFError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The file is ELF but inconsistent (e.g. a program header that cannot be read).
     case malformed(path: String, reason: String)
 
+    /// A one-line description of the error (path and libelf message).
     public var description: String {
         switch self {
         case let .cannotOpen(path, code):
@@ -73,6 +74,7 @@ public enum ELFFileType: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A one-line description of the error (path and libelf message).
     public var description: String {
         switch self {
         case .relocatable: return "ET_REL"

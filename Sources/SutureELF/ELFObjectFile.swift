@@ -9,6 +9,7 @@ public struct ELFObjectError: Error, Sendable, Hashable, CustomStringConvertible
     /// Creates an error with a message.
     public init(_ message: String) { self.message = message }
 
+    /// The message, naming the file and the problem.
     public var description: String { message }
 }
 

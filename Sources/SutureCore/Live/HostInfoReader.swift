@@ -31,6 +31,7 @@ public struct LabelsFileError: Error, Sendable, Hashable, CustomStringConvertibl
     /// What is wrong.
     public var message: String
 
+    /// `path:line: error: message`.
     public var description: String { "\(path):\(line): error: \(message)" }
 }
 

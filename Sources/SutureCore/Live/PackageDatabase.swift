@@ -19,6 +19,7 @@ public struct InstalledPackage: Sendable, Hashable, Codable, CustomStringConvert
         self.version = version
     }
 
+    /// `name[:arch] version`, as dpkg-query prints it.
     public var description: String { "\(name)\(architecture.isEmpty ? "" : ":" + architecture) \(version)" }
 }
 
@@ -29,6 +30,7 @@ public struct PackageDatabaseError: Error, Sendable, Hashable, CustomStringConve
     /// What went wrong.
     public var message: String
 
+    /// `source: message`.
     public var description: String { "\(source): \(message)" }
 }
 

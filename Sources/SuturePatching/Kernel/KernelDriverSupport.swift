@@ -17,12 +17,14 @@ public struct SystemDriverClock: DriverClock {
     /// Creates the clock.
     public init() {}
 
+    /// Seconds on the monotonic clock (CLOCK_MONOTONIC).
     public func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
+    /// Sleeps the calling thread for `seconds`.
     public func sleep(_ seconds: Double) {
         guard seconds > 0 else { return }
         var req = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))

@@ -103,6 +103,7 @@ public struct LinuxKernelInterface: KernelInterface {
 
     private func full(_ path: String) -> String { root + path }
 
+    /// `finit_module(2)` on the module file at `path` with module `parameters`. Throws `KernelCallError` with the errno.
     public func loadModule(atPath path: String, parameters: String) throws(KernelCallError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw KernelCallError("open", path, errno: errno) }
@@ -112,12 +113,14 @@ public struct LinuxKernelInterface: KernelInterface {
         }
     }
 
+    /// `delete_module(2)` of module `name` (O_NONBLOCK). Throws `KernelCallError` with the errno.
     public func unloadModule(named name: String) throws(KernelCallError) {
         if cls_delete_module(name, UInt32(O_NONBLOCK)) != 0 {
             throw KernelCallError("delete_module", name, errno: errno)
         }
     }
 
+    /// Reads a sysfs/procfs attribute under the root, trailing newline kept. Throws `KernelCallError`.
     public func read(_ path: String) throws(KernelCallError) -> String {
         let fd = open(full(path), O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw KernelCallError("read", path, errno: errno) }
@@ -136,6 +139,7 @@ public struct LinuxKernelInterface: KernelInterface {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Writes `value` to a sysfs attribute under the root in one write(2). Throws `KernelCallError` (EINVAL, EBUSY, …).
     public func write(_ path: String, _ value: String) throws(KernelCallError) {
         let fd = open(full(path), O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw KernelCallError("write", path, errno: errno) }
@@ -152,6 +156,7 @@ public struct LinuxKernelInterface: KernelInterface {
         }
     }
 
+    /// Names in a directory under the root, sorted. Throws `KernelCallError`.
     public func list(_ path: String) throws(KernelCallError) -> [String] {
         guard let dir = opendir(full(path)) else { throw KernelCallError("list", path, errno: errno) }
         defer { closedir(dir) }
@@ -165,6 +170,7 @@ public struct LinuxKernelInterface: KernelInterface {
         return names
     }
 
+    /// Whether `path` exists under the root.
     public func exists(_ path: String) -> Bool {
         var st = stat()
         return stat(full(path), &st) == 0

@@ -144,6 +144,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
 
     // MARK: - Activate
 
+    /// See `KernelPatchDriver.activate(bundle:entity:onStall:)`: prechecks, finit_module, transition wait with soft/hard deadlines. Throws `KernelPatchError`.
     public func activate(bundle: ResolvedBundle, entity: BundleEntity, onStall: StallPolicy) throws(KernelPatchError) {
         let checked = try check(bundle: bundle, entity: entity)
         let name = checked.moduleName
@@ -233,6 +234,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
 
     // MARK: - Deactivate
 
+    /// See `KernelPatchDriver.deactivate(moduleName:onStall:)`: enabled=0, transition wait, directory and refcnt waits, delete_module. Throws `KernelPatchError`.
     public func deactivate(moduleName: String, onStall: StallPolicy) throws(KernelPatchError) {
         let name = Self.normalizedModuleName(moduleName)
         let dir = patchDir(name)

@@ -10,6 +10,7 @@ public struct ImportResolverError: Error, Sendable, Hashable, CustomStringConver
     /// Creates an error.
     public init(_ message: String) { self.message = message }
 
+    /// The message, naming the symbol and the process.
     public var description: String { message }
 }
 

@@ -52,6 +52,7 @@ public struct PtraceUserPatchDriver: UserPatchDriver {
                                 })
     }
 
+    /// See `UserPatchDriver.activate(bundle:entity:pid:startTime:options:)`. Throws `UserPatchError`.
     public func activate(bundle: ResolvedBundle, entity: BundleEntity, pid: Int32, startTime: UInt64?,
                          options: UserPatchOptions) throws(UserPatchError) -> UserPatchOutcome {
         let request: UserPatchRequest
@@ -65,6 +66,7 @@ public struct PtraceUserPatchDriver: UserPatchDriver {
         return try UserPatchEngine.activate(request, pid: pid, startTime: startTime, options: options, hooks: hooks).outcome
     }
 
+    /// See `UserPatchDriver.deactivate(uuid:pid:startTime:options:)`. Throws `UserPatchError`.
     public func deactivate(uuid: String, pid: Int32, startTime: UInt64?,
                            options: UserPatchOptions) throws(UserPatchError) -> UserPatchOutcome {
         try UserPatchEngine.deactivate(uuid: uuid, pid: pid, startTime: startTime, options: options, hooks: hooks).outcome
