@@ -170,7 +170,10 @@ struct EngineFixture {
         let source = TestSupport.fixtures.appendingPathComponent("c/engine_target.c")
         target = dir.appendingPathComponent(name).path
         try runTool("/usr/bin/gcc", ["-O0", "-g", "-pthread", pie ? "-pie" : "-no-pie", pie ? "-fPIE" : "-fno-pie",
-                                     "-Wl,--build-id"] + extraFlags + ["-o", target, source.path])
+                                     // A build-id of its own: tests run in parallel, and a process of another
+                                     // fixture with the same build-id would match `patch activate` without --pid.
+                                     "-Wl,--build-id=0x" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()]
+                                     + extraFlags + ["-o", target, source.path])
         // The replacement: position-independent, self-contained: return 3 * x.
         let newC = dir.appendingPathComponent("compute_v2.c")
         try "long compute_v2(long x) { return x * 3; }\n".write(to: newC, atomically: true, encoding: .utf8)
