@@ -158,15 +158,10 @@ public struct GenerationStore: Sendable {
             try makeDirectories(paths.generations)
             let data = try encoder.encode(g)
             let final = paths.generations + "/\(g.number).json"
-            let tmp = final + ".tmp.\(getpid())"
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw GenerationError(message: "\(tmp): \(errnoText())") }
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            let synced = fsync(fd) == 0
-            close(fd)
-            guard n == data.count, synced, rename(tmp, final) == 0 else {
-                unlink(tmp)
-                throw GenerationError(message: "\(final): cannot write: \(errnoText())")
+            do {
+                try writeFileDurably(data, to: final)
+            } catch {
+                throw GenerationError(message: "\(error.path): \(error.message)")
             }
             return g.number
         } catch let e as GenerationError {

@@ -53,3 +53,19 @@ func makeDirectories(_ path: String) throws {
 
 /// The current `errno` as text (`strerror`).
 func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+/// Writes `data` to `path` durably and atomically: a temporary file next to it, `fsync`, then `rename`.
+/// - Throws: `StateFileError` naming the temporary file (cannot create) or `path` (short write, failed
+///   fsync or rename); the temporary file is removed on failure.
+func writeFileDurably(_ data: Data, to path: String) throws(StateFileError) {
+    let tmp = path + ".tmp.\(getpid())"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw StateFileError(path: tmp, message: errnoText()) }
+    let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    let synced = fsync(fd) == 0
+    close(fd)
+    guard n == data.count, synced, rename(tmp, path) == 0 else {
+        unlink(tmp)
+        throw StateFileError(path: path, message: "cannot write: \(errnoText())")
+    }
+}

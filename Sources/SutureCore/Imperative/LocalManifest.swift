@@ -134,16 +134,6 @@ public struct LocalManifest: Sendable, Hashable {
     /// - Throws: on I/O errors.
     public func save() throws {
         try makeDirectories((path as NSString).deletingLastPathComponent)
-        let tmp = path + ".tmp.\(getpid())"
-        let data = Data(yaml.utf8)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StateFileError(path: tmp, message: errnoText()) }
-        let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        guard n == data.count, rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw StateFileError(path: path, message: "cannot write: \(errnoText())")
-        }
+        try writeFileDurably(Data(yaml.utf8), to: path)
     }
 }

@@ -73,16 +73,7 @@ public struct SavedStatus: Codable, Sendable, Hashable {
         do {
             try makeDirectories(paths.stateDirectory)
             let data = try encoder.encode(self)
-            let tmp = path + ".tmp.\(getpid())"
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw StateFileError(path: tmp, message: errnoText()) }
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            fsync(fd)
-            close(fd)
-            guard n == data.count, rename(tmp, path) == 0 else {
-                unlink(tmp)
-                throw StateFileError(path: path, message: "cannot write: \(errnoText())")
-            }
+            try writeFileDurably(data, to: path)
         } catch let e as StateFileError {
             throw e
         } catch {
