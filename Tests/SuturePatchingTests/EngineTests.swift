@@ -272,6 +272,41 @@ import SutureCore
     }
 }
 
+extension EngineTests {
+    /// Regression (adversarial review, issue 3): a small function called back to back by 16 threads was
+    /// never found empty, so deactivation stayed BUSY for ever. Threads whose only hit is their pc are now
+    /// single-stepped out of the code before the check is repeated.
+    @Test func hotSmallFunctionActivatesAndDeactivatesUnderSixteenThreads() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("hot", "16")
+        defer { p.stop() }
+        let request = try fx.computeRequest()
+        var stepped = 0, retries = 0
+        for _ in 0..<20 {
+            let a = try UserPatchEngine.activate(request, pid: p.pid, options: UserPatchOptions(busyDeadline: 10))
+            #expect(a.outcome == .activated)
+            let d = try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid, options: UserPatchOptions(busyDeadline: 10))
+            #expect(d.outcome == .deactivated)
+            stepped += a.steppedInstructions + d.steppedInstructions
+            retries += a.busyRetries + d.busyRetries
+        }
+        print("hot function, 16 threads: 20 cycles, \(stepped) instructions stepped, \(retries) busy retries")
+        // With 16 threads running compute() back to back, threads inside it at a stop are the rule.
+        #expect(stepped > 0)
+        #expect(try UserPatchEngine.activate(request, pid: p.pid, options: UserPatchOptions(busyDeadline: 10)).outcome == .activated)
+        let c = p.settle(expectNew: true)
+        #expect(c?.new ?? 0 > 0 && c?.old == 0)
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid, options: UserPatchOptions(busyDeadline: 10)).outcome == .deactivated)
+        let c2 = p.settle(expectNew: false)
+        #expect(c2?.old ?? 0 > 0 && c2?.new == 0)
+        #expect(p.isAlive)
+        #expect(p.counts()?.wrong == 0)
+        #expect(p.stderrText().isEmpty)
+        #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+    }
+}
+
 final class Observations: @unchecked Sendable {
     private let lock = NSLock()
     private var frozen = 0, total = 0, maxThreads = 0

@@ -77,11 +77,16 @@ public struct UserPatchOptions: Sendable, Hashable {
     public var busyDeadline: Double
     /// Time to wait for every thread to stop, in seconds (default 5).
     public var stopDeadline: Double
+    /// Most instructions a stopped thread whose pc is inside the code being replaced (or the patch code
+    /// being removed) is single-stepped to leave it, per thread and attempt (default 256; 0 = never step,
+    /// report BUSY and retry). Hot small functions are otherwise almost never found empty.
+    public var stepOutLimit: Int
 
     /// Memberwise initializer.
-    public init(busyDeadline: Double = 2, stopDeadline: Double = 5) {
+    public init(busyDeadline: Double = 2, stopDeadline: Double = 5, stepOutLimit: Int = 256) {
         self.busyDeadline = busyDeadline
         self.stopDeadline = stopDeadline
+        self.stepOutLimit = stepOutLimit
     }
 }
 

@@ -34,6 +34,8 @@ public struct UserPatchEngineResult: Sendable, Hashable {
     public var busyRetries: Int
     /// Start address of the patch region (activate) or of the removed region (deactivate).
     public var regionAddress: UInt64?
+    /// Instructions single-stepped to take threads out of the replaced (or removed) code.
+    public var steppedInstructions: Int = 0
 }
 
 /// A patch region found in a process by readback (no stop).
@@ -146,12 +148,33 @@ struct StoppedThread {
     var stopped = false
     /// A signal the thread stopped with, to pass on at detach (0 = none).
     var pendingSignal: Int32 = 0
+    /// Further signals that arrived while the thread was single-stepped; re-raised with tgkill after detach.
+    var laterSignals: [Int32] = []
+
+    /// Keeps `signal` for delivery once the thread is released.
+    mutating func keep(_ signal: Int32) {
+        if pendingSignal == 0 { pendingSignal = signal } else { laterSignals.append(signal) }
+    }
 }
 
 /// Which code ranges make a thread "active" for the operation.
 struct ActivenessRanges {
     /// Half-open ranges `[start, end)` with the function name for messages.
     var ranges: [(start: UInt64, end: UInt64, name: String)]
+
+    /// The name of the range holding `address`, or nil.
+    func name(of address: UInt64) -> String? {
+        for r in ranges where address >= r.start && address < r.end { return r.name }
+        return nil
+    }
+}
+
+/// Why one stopped thread makes a commit or revert unsafe.
+struct ActiveThreadHit {
+    let tid: Int32
+    /// Frame #0 (the pc) is in a range, no deeper frame is: single-stepping the thread can take it out.
+    let pcOnly: Bool
+    let message: String
 }
 
 /// Everything one operation on one process does; lives on the ptrace thread only.
@@ -163,6 +186,8 @@ final class EngineSession {
     /// Threads seized in the current window.
     var threads: [Int32: StoppedThread] = [:]
     var firstStopNs: UInt64 = 0
+    /// Instructions single-stepped to take threads out of the patched code (whole operation).
+    var stepOutInstructions = 0
     var gadget: UInt64?
     var savedScheduler: (policy: Int32, priority: Int32)?
     /// libdwfl state for CFI unwinding, created once per operation outside the stopped window.
@@ -405,7 +430,8 @@ final class EngineSession {
                 do throws(CommitFailure) {
                     let (pause, count) = try commitDetours(region: prepared, header: &header)
                     return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count,
-                                                 busyRetries: busyRetries, regionAddress: base)
+                                                 busyRetries: busyRetries, regionAddress: base,
+                                                 steppedInstructions: stepOutInstructions)
                 } catch {
                     switch error {
                     case let .busy(e):
@@ -761,6 +787,7 @@ final class EngineSession {
     func resumeAll() -> UInt64 {
         for (tid, t) in threads {
             Ptrace.detach(tid, signal: t.stopped ? t.pendingSignal : 0)
+            for s in t.laterSignals { _ = cls_tgkill(pid, tid, s) }
         }
         let end = cls_monotonic_ns()
         threads = [:]
@@ -805,60 +832,118 @@ final class EngineSession {
     }
 
     /// Finds a thread executing in, or returning into, one of `ranges`: `rip`, the return addresses found
-    /// by unwinding its stack with libdw CFI, and (safety net) every word of its used stack.
+    /// by unwinding its stack with libdw CFI, and (safety net) every word of its used stack. A thread whose
+    /// only hit is its pc (a hot leaf function, the common case for small patched functions) is first
+    /// single-stepped out of the ranges (`stepOut`) and checked again; only what remains is reported.
+    /// - Returns: a description of the first thread still active (tid, function, frame), or nil.
     func activeThread(ranges: ActivenessRanges, maps: [ProcMapping]) throws(CommitFailure) -> String? {
-        func hit(_ a: UInt64) -> String? {
-            for r in ranges.ranges where a >= r.start && a < r.end { return r.name }
-            return nil
-        }
-        let lowest = ranges.ranges.map(\.start).min() ?? 0
-        let highest = ranges.ranges.map(\.end).max() ?? 0
         for tid in threads.keys.sorted() {
-            let regs: user_regs_struct
-            do throws(PtraceFailure) {
-                regs = try Ptrace.getRegisters(tid)
-            } catch {
-                if case .exited = error, !processGone() { continue }
-                throw .fatal(map(error, phase: "the activeness check"))
-            }
-            if let name = hit(regs.rip) {
-                return "thread \(tid) is executing \(name) (frame #0, pc 0x\(hex(regs.rip)))"
-            }
-            if let frames = unwinder?.returnAddresses(tid: tid) {
-                for (i, pc) in frames.enumerated() {
-                    // A return address belongs to the call instruction before it.
-                    if let name = hit(pc &- 1) {
-                        return "thread \(tid) will return into \(name) (frame #\(i + 1), pc 0x\(hex(pc)))"
-                    }
+            guard var hit = try activeHit(tid: tid, ranges: ranges, maps: maps) else { continue }
+            if hit.pcOnly, options.stepOutLimit > 0 {
+                let steps = try stepOut(tid: tid, ranges: ranges)
+                if let steps {
+                    stepOutInstructions += steps
+                    guard let again = try activeHit(tid: tid, ranges: ranges, maps: maps) else { continue }
+                    hit = again
                 }
             }
-            let rsp = regs.rsp
-            if let m = maps.first(where: { rsp >= $0.start && rsp < $0.end }) {
-                let from = max(m.start, rsp >= 128 ? rsp - 128 : 0) & ~7
-                let to = min(m.end, from + (8 << 20))
-                if let words = Ptrace.readMemory(pid: pid, address: from, count: Int(to - from)) {
-                    var found: (UInt64, String)?
-                    words.withUnsafeBytes { raw in
-                        let w = raw.bindMemory(to: UInt64.self)
-                        var i = 0
-                        let n = w.count
-                        while i < n {
-                            let v = w[i]
-                            // Fast reject: one comparison pair per word against the union bounds.
-                            if v >= lowest && v <= highest, let name = hit(v) ?? hit(v &- 1) {
-                                found = (from + UInt64(i * 8), name)
-                                break
-                            }
-                            i += 1
-                        }
-                    }
-                    if let (at, name) = found {
-                        return "thread \(tid) has a code address of \(name) on its stack at 0x\(hex(at)) (stack scan)"
-                    }
-                }
-            }
+            return hit.message
         }
         return nil
+    }
+
+    /// The activeness check of one stopped thread.
+    func activeHit(tid: Int32, ranges: ActivenessRanges, maps: [ProcMapping]) throws(CommitFailure) -> ActiveThreadHit? {
+        guard threads[tid] != nil else { return nil }
+        let lowest = ranges.ranges.map(\.start).min() ?? 0
+        let highest = ranges.ranges.map(\.end).max() ?? 0
+        let regs: user_regs_struct
+        do throws(PtraceFailure) {
+            regs = try Ptrace.getRegisters(tid)
+        } catch {
+            if case .exited = error, !processGone() { return nil }
+            throw .fatal(map(error, phase: "the activeness check"))
+        }
+        let pcHit = ranges.name(of: regs.rip).map {
+            "thread \(tid) is executing \($0) (frame #0, pc 0x\(hex(regs.rip)))"
+        }
+        if let frames = unwinder?.returnAddresses(tid: tid) {
+            for (i, pc) in frames.enumerated() {
+                // A return address belongs to the call instruction before it.
+                if let name = ranges.name(of: pc &- 1) {
+                    return ActiveThreadHit(tid: tid, pcOnly: false, message: pcHit
+                        ?? "thread \(tid) will return into \(name) (frame #\(i + 1), pc 0x\(hex(pc)))")
+                }
+            }
+        }
+        let rsp = regs.rsp
+        if let m = maps.first(where: { rsp >= $0.start && rsp < $0.end }) {
+            let from = max(m.start, rsp >= 128 ? rsp - 128 : 0) & ~7
+            let to = min(m.end, from + (8 << 20))
+            if let words = Ptrace.readMemory(pid: pid, address: from, count: Int(to - from)) {
+                var found: (UInt64, String)?
+                words.withUnsafeBytes { raw in
+                    let w = raw.bindMemory(to: UInt64.self)
+                    var i = 0
+                    let n = w.count
+                    while i < n {
+                        let v = w[i]
+                        // Fast reject: one comparison pair per word against the union bounds.
+                        if v >= lowest && v <= highest, let name = ranges.name(of: v) ?? ranges.name(of: v &- 1) {
+                            found = (from + UInt64(i * 8), name)
+                            break
+                        }
+                        i += 1
+                    }
+                }
+                if let (at, name) = found {
+                    return ActiveThreadHit(tid: tid, pcOnly: false, message: pcHit
+                        ?? "thread \(tid) has a code address of \(name) on its stack at 0x\(hex(at)) (stack scan)")
+                }
+            }
+        }
+        return pcHit.map { ActiveThreadHit(tid: tid, pcOnly: true, message: $0) }
+    }
+
+    /// Single-steps stopped thread `tid` (`PTRACE_SINGLESTEP`) until its pc leaves `ranges`, at most
+    /// `options.stepOutLimit` instructions. Never steps a thread that is inside a system call (it could
+    /// block or restart), about to execute a `syscall` instruction, or inside an rseq critical section.
+    /// Signals that arrive meanwhile are kept and passed on at detach.
+    /// - Returns: the number of instructions stepped when the thread left the ranges (or exited), nil when
+    ///   it did not (the caller reports BUSY and retries later).
+    /// - Throws: `.fatal` when ptrace fails for another reason than the thread exiting.
+    func stepOut(tid: Int32, ranges: ActivenessRanges) throws(CommitFailure) -> Int? {
+        let deadline = cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9)
+        var steps = 0
+        do throws(PtraceFailure) {
+            var regs = try Ptrace.getRegisters(tid)
+            // orig_rax != -1: stopped inside a system call (restart semantics must stay untouched).
+            if regs.orig_rax != UInt64.max || inRseqCriticalSection(tid: tid, rip: regs.rip) { return nil }
+            while ranges.name(of: regs.rip) != nil {
+                if steps >= options.stepOutLimit { return nil }
+                guard let op = Ptrace.readMemory(pid: pid, address: regs.rip, count: 2), op != [0x0F, 0x05] else {
+                    return nil
+                }
+                try Ptrace.singleStep(tid)
+                switch try Ptrace.waitStop(tid, deadline: deadline) {
+                case .gone:
+                    threads[tid] = nil
+                    return steps
+                case let .stopped(sig, event):
+                    // The trap of the step itself is SIGTRAP; any other signal arrived meanwhile.
+                    if event == 0 && sig != SIGTRAP { threads[tid]?.keep(sig) }
+                }
+                steps += 1
+                regs = try Ptrace.getRegisters(tid)
+            }
+            return steps
+        } catch {
+            if case .exited = error, !processGone() {
+                threads[tid] = nil
+                return steps
+            }
+            throw .fatal(map(error, phase: "stepping thread \(tid) out of the patched code"))
+        }
     }
 
     /// One commit attempt: stop all, check, write detours, header ACTIVE, resume.
@@ -986,7 +1071,8 @@ final class EngineSession {
                 let (pause, count) = try revertOnce(region: region, header: header, ranges: ActivenessRanges(ranges: ranges),
                                                     file: file)
                 return UserPatchEngineResult(outcome: .deactivated, pauseNanoseconds: pause, threads: count,
-                                             busyRetries: busyRetries, regionAddress: region.address)
+                                             busyRetries: busyRetries, regionAddress: region.address,
+                                             steppedInstructions: stepOutInstructions)
             } catch {
                 switch error {
                 case let .busy(e):

@@ -2,6 +2,8 @@
  *
  * Usage: engine_target MODE [N]
  *   busy N   N worker threads call compute(7) in a loop (N = 0: the main thread does, polling stdin)
+ *   hot N    N worker threads call compute(7) back to back (no pause between calls, counts kept per
+ *            thread and published every 1000 calls), so a stop almost always finds threads inside it
  *   idle N   N threads sleep in pause(); the main thread reads stdin
  *   loop     the main thread runs event_loop() forever (it never returns), serving stdin from inside
  *   churn    threads are created and exit every ~50 us; 4 persistent threads bump counters
@@ -84,6 +86,22 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+static void *hot_worker(void *arg) {
+    (void)arg;
+    for (;;) {
+        long o = 0, nw = 0;
+        for (int i = 0; i < 1000; i++) {
+            long v = compute(7);
+            if (v == 14) o++;
+            else if (v == 21) nw++;
+            else account(v);
+        }
+        atomic_fetch_add(&n_old, o);
+        atomic_fetch_add(&n_new, nw);
+    }
+    return NULL;
+}
+
 static void *sleeper(void *arg) {
     (void)arg;
     for (;;) pause();
@@ -157,6 +175,10 @@ int main(int argc, char **argv) {
                 handle_line(line);
             }
         }
+    } else if (!strcmp(mode, "hot")) {
+        start_threads(n, hot_worker);
+        printf("ready %d\n", getpid());
+        serve_stdin_forever();
     } else if (!strcmp(mode, "idle")) {
         start_threads(n, sleeper);
         printf("ready %d\n", getpid());
