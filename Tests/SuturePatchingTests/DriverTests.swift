@@ -88,14 +88,33 @@ import SutureTestSupport
         defer { p2.stop() }
         let (bundle, _) = try makeBundle(fx, readsGlobal: false)
         let suture = TestSupport.packageRoot.appendingPathComponent(".build/debug/suture").path
-        let out = try runTool(suture, ["patch", "activate", bundle.metadata.uuid, "--bundle", bundle.path])
+        let root = try TestSupport.temporaryDirectory("suture-cli-root")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = try runTool(suture, ["patch", "activate", bundle.metadata.uuid, "--bundle", bundle.path, "--root", root.path])
         #expect(out.contains("pid \(p1.pid) (engine_target): activated"))
         #expect(out.contains("pid \(p2.pid) (engine_target): activated"))
         #expect(p1.settle(expectNew: true)?.new ?? 0 > 0)
-        let again = try runTool(suture, ["patch", "active", bundle.metadata.uuid, "--bundle", bundle.path, "--pid", "\(p1.pid)"])
+        // Regression (issue 3 review): an ad-hoc --bundle is installed into the store first, so status and
+        // list know the patch instead of calling it foreign.
+        #expect(out.contains("installed"))
+        let stored = PatchStore(root: root).list()
+        #expect(stored.map(\.uuid) == [bundle.metadata.uuid])
+        #expect(stored.first?.problems.isEmpty == true)
+        let again = try runTool(suture, ["patch", "active", bundle.metadata.uuid, "--bundle", bundle.path, "--pid", "\(p1.pid)",
+                                         "--root", root.path])
         #expect(again.contains("pid \(p1.pid) (engine_target): already active"))
+        #expect(!again.contains("installed"))
+        // The verbs take the run lock that apply and reconcile take: a held lock is reported with its holder.
+        let held = try RunLock.acquire(paths: StatePaths(root: root.path), holder: LockHolder(pid: 4242, command: "suture test-holder", started: "now"))
+        var refusal = ""
+        do { _ = try runTool(suture, ["patch", "deactivate", bundle.metadata.uuid, "--root", root.path, "--lock-timeout", "0"]) } catch {
+            refusal = "\(error)"
+        }
+        held.release()
+        #expect(refusal.contains("test-holder"))
+        #expect(UserPatchEngine.readback(pid: p1.pid).count == 1)
         // Deactivation by bare uuid: needs nothing but the processes.
-        let off = try runTool(suture, ["patch", "deactivate", bundle.metadata.uuid])
+        let off = try runTool(suture, ["patch", "deactivate", bundle.metadata.uuid, "--root", root.path])
         #expect(off.contains("pid \(p1.pid) (engine_target): deactivated"))
         #expect(off.contains("pid \(p2.pid) (engine_target): deactivated"))
         #expect(p1.settle(expectNew: false)?.old ?? 0 > 0)

@@ -22,7 +22,34 @@ struct UserPatchTargetOptions: ParsableArguments {
     @Option(help: "Seconds to wait for every thread to stop.")
     var stopDeadline: Double = 5
 
+    @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for the run lock held by another suture.")
+    var lockTimeout: Double = 30
+
     var engineOptions: UserPatchOptions { UserPatchOptions(busyDeadline: busyDeadline, stopDeadline: stopDeadline) }
+
+    /// Takes the run lock (`/run/suture/lock` under `--root`) that `apply`, `reconcile` and the other verbs
+    /// take, so a hand-run activation never interleaves with a reconcile acting on the same processes.
+    func lock() throws -> RunLock {
+        do { return try RunLock.acquire(paths: StatePaths(root: root), timeout: lockTimeout) } catch {
+            throw PatchCommandFailure("\(error)")
+        }
+    }
+
+    /// `--bundle`: installs the bundle into the store (verified, atomic; a no-op when the same digest is
+    /// there) and returns the store's copy, so `status`, `list` and `deactivate ID` know the patch (SysCare
+    /// activates installed patches only). Without `--bundle` the bundle already comes from the store.
+    func installIfAdHoc(_ bundle: ResolvedBundle) throws -> ResolvedBundle {
+        guard self.bundle != nil else { return bundle }
+        do {
+            let result = try PatchStore(root: URL(fileURLWithPath: root)).install(bundle)
+            if result.outcome == .installed {
+                print("installed \(bundle.metadata.qualifiedName) (\(bundle.metadata.uuid)) into the store")
+            }
+            return result.bundle
+        } catch {
+            throw PatchCommandFailure("cannot install \(bundle.path) into the store: \(error)")
+        }
+    }
 
     /// The bundle named by `id` (uuid or SysCare identifier in the store) or `--bundle`.
     func resolveBundle(_ id: String) throws -> ResolvedBundle {
@@ -84,15 +111,20 @@ struct PatchActivateCommand: ParsableCommand {
     @OptionGroup var target: UserPatchTargetOptions
 
     func run() throws {
-        let bundle: ResolvedBundle
-        do { bundle = try target.resolveBundle(id) } catch let e as PatchCommandFailure {
+        var bundle: ResolvedBundle
+        let lock: RunLock
+        do {
+            bundle = try target.resolveBundle(id)
+            guard bundle.metadata.kind == .user else {
+                throw PatchCommandFailure("\(bundle.metadata.qualifiedName) is a \(bundle.metadata.kind.rawValue) patch; this command activates user patches")
+            }
+            lock = try target.lock()
+            bundle = try target.installIfAdHoc(bundle)
+        } catch let e as PatchCommandFailure {
             FileHandle.standardError.write(Data("error: \(e)\n".utf8))
             throw ExitCode(1)
         }
-        guard bundle.metadata.kind == .user else {
-            FileHandle.standardError.write(Data("error: \(bundle.metadata.qualifiedName) is a \(bundle.metadata.kind.rawValue) patch; this command activates user patches\n".utf8))
-            throw ExitCode(1)
-        }
+        defer { lock.release() }
         let driver = PtraceUserPatchDriver()
         var lines: [ProcessOutcomeLine] = []
         for entity in bundle.metadata.entities {
@@ -162,6 +194,12 @@ struct PatchDeactivateCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        let lock: RunLock
+        do { lock = try target.lock() } catch let e as PatchCommandFailure {
+            FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+            throw ExitCode(1)
+        }
+        defer { lock.release() }
         let scan = ProcessScanner().scan(targets: [], pids: target.pids.isEmpty ? nil : target.pids)
         var candidates = scan.processes.filter { $0.patches.contains { $0.uuid == uuid } }.map { ($0.pid, $0.startTime as UInt64?) }
         if !target.pids.isEmpty {
