@@ -142,12 +142,53 @@ import SutureCore
         defer { fx.cleanup() }
         let p = try fx.start("seccomp")
         defer { p.stop() }
+        let before = try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8)
         var caught: UserPatchError?
         do { _ = try UserPatchEngine.activate(try fx.computeRequest(), pid: p.pid) } catch let e as UserPatchError { caught = e }
         #expect(caught?.code == .seccompBlocked)
+        // The filter was evaluated, not guessed from "Seccomp: 2": it names the call and the action.
+        #expect(caught?.message.contains("mmap(PROT_READ|PROT_EXEC") == true)
+        #expect(caught?.message.contains("KILL_PROCESS") == true)
         p.send("e alive")
         #expect(p.waitFor("echo") == "echo alive")
+        #expect(try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8) == before)
+    }
+
+    @Test func seccompFilterDenyingMemfdIsBlockedBeforeAnyInjection() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("seccomp-memfd")
+        defer { p.stop() }
+        let before = try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8)
+        var caught: UserPatchError?
+        do { _ = try UserPatchEngine.activate(try fx.computeRequest(), pid: p.pid) } catch let e as UserPatchError { caught = e }
+        #expect(caught?.code == .seccompBlocked)
+        #expect(caught?.message.contains("memfd_create") == true)
+        #expect(caught?.message.contains("ERRNO(1)") == true)
+        p.send("e alive")
+        #expect(p.waitFor("echo") == "echo alive")
+        #expect(try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8) == before)
+    }
+
+    /// A seccomp-confined service whose filters allow what the engine injects is patched normally (the
+    /// filters are read with PTRACE_SECCOMP_GET_FILTER and evaluated), and its filter still works after.
+    @Test func seccompFilterAllowingTheInjectedCallsIsPatched() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("seccomp-allow")
+        defer { p.stop() }
+        p.send("u")
+        #expect(p.waitFor("uname") == "uname -1 \(EPERM)")
+        let request = try fx.computeRequest()
+        #expect(try UserPatchEngine.activate(request, pid: p.pid).outcome == .activated)
+        let c = p.settle(expectNew: true)
+        #expect(c?.new ?? 0 > 0 && c?.old == 0 && c?.wrong == 0)
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .deactivated)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
         #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+        p.send("u")
+        #expect(p.waitFor("uname") == "uname -1 \(EPERM)")
+        #expect(p.isAlive)
     }
 
     @Test func alreadyTracedIsPermission() throws {

@@ -188,6 +188,10 @@ final class EngineSession {
     var firstStopNs: UInt64 = 0
     /// Instructions single-stepped to take threads out of the patched code (whole operation).
     var stepOutInstructions = 0
+    /// `/proc/PID/status` said `Seccomp: 2` (filter mode).
+    var seccompFiltered = false
+    /// Seccomp filters per injecting thread, read once per operation.
+    var seccompFilters: [Int32: SeccompFilterSet] = [:]
     var gadget: UInt64?
     var savedScheduler: (policy: Int32, priority: Int32)?
     /// libdwfl state for CFI unwinding, created once per operation outside the stopped window.
@@ -259,11 +263,13 @@ final class EngineSession {
             throw error(.permission, "Yama ptrace_scope is 3: no process may be traced",
                         hint: "ptrace_scope 3 cannot be lowered without a reboot")
         }
-        if let mode = status["Seccomp"], mode != "0" {
-            let what = mode == "1" ? "strict mode" : "a filter (\(status["Seccomp_filters"] ?? "?") filters)"
-            throw error(.seccompBlocked, "the process runs under seccomp \(what); injected memfd_create/mmap/close/munmap could be denied or kill it",
-                        hint: "Suture does not inject syscalls into seccomp-confined processes; restart the service to pick up the fixed binary")
+        if let mode = status["Seccomp"], mode == "1" {
+            throw error(.seccompBlocked, "the process runs under seccomp strict mode: only read, write, _exit and sigreturn are allowed",
+                        hint: "Suture cannot inject the memfd_create/mmap it needs; restart the service to pick up the fixed binary")
         }
+        // Filter mode: the filters of the injecting thread are read and evaluated once it is stopped
+        // (seccompFilterSet), so only system calls they allow are injected.
+        seccompFiltered = status["Seccomp"] == "2"
     }
 
     // MARK: - Activate
@@ -526,7 +532,9 @@ final class EngineSession {
                 // sealing it non-executable; older kernels reject the flag with EINVAL.
                 let name = Array((UserPatchEngine.memfdPrefix + uuid).utf8) + [0]
                 let fdRaw = try inj.withStackBytes(name) { (addr) throws(UserPatchError) -> Int64 in
-                    var r = try inj.syscall(319, addr, 0x1 | 0x10)
+                    // MFD_CLOEXEC|MFD_EXEC (Linux 6.3+; EINVAL before), else MFD_CLOEXEC alone; a seccomp
+                    // filter that allows only the latter gets only the latter.
+                    var r = inj.allows(319, addr, 0x1 | 0x10) ? try inj.syscall(319, addr, 0x1 | 0x10) : -Int64(EINVAL)
                     if r == -Int64(EINVAL) { r = try inj.syscall(319, addr, 0x1) }
                     return r
                 }
@@ -665,8 +673,16 @@ final class EngineSession {
                     Ptrace.detach(tid, signal: pending.first ?? 0)
                     continue
                 }
+                var filters: SeccompFilterSet?
+                do throws(UserPatchError) {
+                    filters = try seccompFilterSet(tid: tid, gadget: gadget)
+                } catch {
+                    Ptrace.detach(tid, signal: pending.first ?? 0)
+                    throw error
+                }
                 let inj = Injector(pid: pid, tid: tid, saved: saved, gadget: gadget, deadline: deadline, session: self)
                 inj.pendingSignals = pending
+                inj.seccomp = filters
                 let result: Result<T, UserPatchError>
                 do throws(UserPatchError) {
                     result = .success(try body(inj))
@@ -695,6 +711,51 @@ final class EngineSession {
             var ts = timespec(tv_sec: 0, tv_nsec: 1_000_000)
             nanosleep(&ts, nil)
         }
+    }
+
+    /// The system calls the engine injects, with the flag arguments it uses (addresses are checked again
+    /// with their real values at each injection): memfd_create(MFD_CLOEXEC[|MFD_EXEC]), ftruncate,
+    /// mmap(PROT_READ / PROT_READ|PROT_WRITE / PROT_READ|PROT_EXEC, MAP_SHARED|MAP_FIXED_NOREPLACE), close,
+    /// munmap.
+    static let injectedSyscallShapes: [(name: String, nr: Int32, args: [UInt64])] = [
+        ("memfd_create(MFD_CLOEXEC)", 319, [0, 0x1]),
+        ("ftruncate", 77, [3, 4096]),
+        ("mmap(PROT_READ, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x1, 0x100001, 3, 0]),
+        ("mmap(PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x3, 0x100001, 3, 0]),
+        ("mmap(PROT_READ|PROT_EXEC, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x5, 0x100001, 3, 0]),
+        ("close", 3, [3]),
+        ("munmap", 11, [0, 4096]),
+    ]
+
+    /// For a process in seccomp filter mode: reads the filters of stopped thread `tid` and checks that they
+    /// allow every system call the engine injects (`injectedSyscallShapes`, run from `gadget`). Returns nil
+    /// when the process has no filter.
+    /// - Throws: SECCOMP_BLOCKED naming the system call and the filter's action, or when the filters cannot
+    ///   be read (nothing has been injected at that point).
+    func seccompFilterSet(tid: Int32, gadget: UInt64) throws(UserPatchError) -> SeccompFilterSet? {
+        guard seccompFiltered else { return nil }
+        if let cached = seccompFilters[tid] { return cached }
+        let set: SeccompFilterSet
+        do throws(SeccompFilterSet.ReadFailure) {
+            set = try SeccompFilterSet.read(tid: tid)
+        } catch {
+            throw self.error(.seccompBlocked, "the process runs under a seccomp filter that cannot be read (\(error)); nothing was injected",
+                             hint: "needs CAP_SYS_ADMIN and a kernel with CONFIG_CHECKPOINT_RESTORE to evaluate the filter")
+        }
+        for shape in EngineSession.injectedSyscallShapes {
+            let action = set.action(for: SeccompData(nr: shape.nr, instructionPointer: gadget &+ 2, args: shape.args))
+            if SeccompFilterSet.allows(action) { continue }
+            // memfd_create: MFD_EXEC is tried first and MFD_CLOEXEC alone is the fallback; either will do.
+            if shape.nr == 319 {
+                let withExec = set.action(for: SeccompData(nr: 319, instructionPointer: gadget &+ 2, args: [0, 0x11]))
+                if SeccompFilterSet.allows(withExec) { continue }
+            }
+            throw self.error(.seccompBlocked,
+                             "the seccomp filter of thread \(tid) answers \(shape.name) with \(SeccompFilterSet.describe(action)); nothing was injected",
+                             hint: "Suture injects only system calls the process's filters allow; restart the service to pick up the fixed binary")
+        }
+        seccompFilters[tid] = set
+        return set
     }
 
     /// Whether `rip` lies in the thread's current rseq critical section (struct rseq.rseq_cs →
@@ -1140,9 +1201,11 @@ final class EngineSession {
                let gadget = findSyscallGadget() {
                 do throws(PtraceFailure) {
                     let saved = try Ptrace.getRegisters(tid)
-                    if !inRseqCriticalSection(tid: tid, rip: saved.rip) {
+                    let filters = try? seccompFilterSet(tid: tid, gadget: gadget)
+                    if !inRseqCriticalSection(tid: tid, rip: saved.rip), !seccompFiltered || filters != nil {
                         let inj = Injector(pid: pid, tid: tid, saved: saved, gadget: gadget,
                                            deadline: cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9), session: self)
+                        inj.seccomp = filters
                         _ = try? inj.syscall(11, region.address, region.end - region.address)
                         try Ptrace.setRegisters(tid, saved)
                         if let s = inj.pendingSignals.first, threads[tid]?.pendingSignal == 0 { threads[tid]?.pendingSignal = s }
@@ -1174,6 +1237,8 @@ final class Injector {
     unowned let session: EngineSession
     /// Signals that arrived while injecting (suppressed, passed on at detach).
     var pendingSignals: [Int32] = []
+    /// The thread's seccomp filters (nil: none): each injection is checked against them first.
+    var seccomp: SeccompFilterSet?
 
     init(pid: Int32, tid: Int32, saved: user_regs_struct, gadget: UInt64, deadline: UInt64, session: EngineSession) {
         self.pid = pid
@@ -1184,11 +1249,29 @@ final class Injector {
         self.session = session
     }
 
+    /// Whether the thread's seccomp filters (if any) allow system call `nr` with these arguments from the
+    /// gadget.
+    func allows(_ nr: UInt64, _ args: UInt64...) -> Bool {
+        guard let seccomp else { return true }
+        return SeccompFilterSet.allows(seccomp.action(for: SeccompData(nr: Int32(truncatingIfNeeded: nr),
+                                                                       instructionPointer: gadget &+ 2, args: args)))
+    }
+
     /// Runs syscall `nr` with up to six arguments; returns the raw result (negative errno on failure).
     /// `orig_rax = -1` keeps the kernel's syscall-restart logic from rewinding `rip` when the thread was
     /// stopped inside an interrupted syscall.
     func syscall(_ nr: UInt64, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0, _ d: UInt64 = 0, _ e: UInt64 = 0,
                  _ f: UInt64 = 0) throws(UserPatchError) -> Int64 {
+        if let seccomp {
+            let action = seccomp.action(for: SeccompData(nr: Int32(truncatingIfNeeded: nr), instructionPointer: gadget &+ 2,
+                                                         args: [a, b, c, d, e, f]))
+            if !SeccompFilterSet.allows(action) {
+                // Checked before anything is injected (seccompFilterSet); reaching this means an address
+                // argument made the difference.
+                throw session.error(.seccompBlocked,
+                                    "the seccomp filter of thread \(tid) answers system call \(nr) with \(SeccompFilterSet.describe(action)); it was not injected")
+            }
+        }
         var r = saved
         r.rip = gadget
         r.rax = nr

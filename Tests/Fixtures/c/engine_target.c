@@ -8,6 +8,9 @@
  *   loop     the main thread runs event_loop() forever (it never returns), serving stdin from inside
  *   churn    threads are created and exit every ~50 us; 4 persistent threads bump counters
  *   seccomp  install a seccomp filter that kills the process on mmap(PROT_EXEC), then like "idle 0"
+ *   seccomp-allow  two filters: one answers uname() with EPERM and kills on a foreign arch, one logs
+ *            nothing special (RET_ALLOW); then like "busy 1" ("u" prints the uname() result)
+ *   seccomp-memfd  a filter answering memfd_create() with EPERM, then like "idle 0"
  *   parent   fork a "busy 1" child and report any stop/continue seen with WUNTRACED|WCONTINUED
  * stdin commands (one per line): "s" prints and resets result counts, "e TOKEN" echoes TOKEN once,
  * "q" exits 0, "x" exits 3.
@@ -28,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 long base_value = 0;
@@ -60,6 +64,10 @@ static int handle_line(char *line) {
                atomic_load(&n_wrong));
     } else if (!strncmp(line, "e ", 2)) {
         printf("echo %s\n", line + 2);
+    } else if (!strcmp(line, "u")) {
+        struct utsname u;
+        int r = uname(&u);
+        printf("uname %d %d\n", r, r ? errno : 0);
     } else if (!strcmp(line, "q")) {
         exit(0);
     } else if (!strcmp(line, "x")) {
@@ -208,6 +216,28 @@ int main(int argc, char **argv) {
             perror("seccomp");
             return 1;
         }
+        printf("ready %d\n", getpid());
+        serve_stdin_forever();
+    } else if (!strcmp(mode, "seccomp-allow") || !strcmp(mode, "seccomp-memfd")) {
+        int deny = !strcmp(mode, "seccomp-allow") ? __NR_uname : __NR_memfd_create;
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xC000003E /* AUDIT_ARCH_X86_64 */, 1, 0),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, deny, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_filter g[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+        struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+        struct sock_fprog prog2 = {.len = 1, .filter = g};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog2)) {
+            perror("seccomp");
+            return 1;
+        }
+        if (deny == __NR_uname) start_threads(1, worker);
         printf("ready %d\n", getpid());
         serve_stdin_forever();
     } else if (!strcmp(mode, "parent")) {
