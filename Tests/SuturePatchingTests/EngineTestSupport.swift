@@ -30,7 +30,11 @@ final class TargetProcess: @unchecked Sendable {
         param.sched_priority = 0
         posix_spawnattr_setschedpolicy(&attr, SCHED_OTHER)
         posix_spawnattr_setschedparam(&attr, &param)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSCHEDULER))
+        // Nor a blocked signal mask from the test runner's thread (signals sent to it would stay pending).
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attr, &noSignals)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSCHEDULER | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

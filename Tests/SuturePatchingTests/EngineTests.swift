@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import SuturePatching
 import SutureCore
+import CLinuxShim
 
 /// Integration tests of the ptrace engine on real processes built by gcc from
 /// Tests/Fixtures/c/engine_target.c. Serialized: they stop whole processes and measure behaviour on a
@@ -345,6 +346,113 @@ extension EngineTests {
         #expect(p.counts()?.wrong == 0)
         #expect(p.stderrText().isEmpty)
         #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+    }
+}
+
+extension EngineTests {
+    /// No free range within rel32 reach of the target: NO_NEAR_SPACE, nothing stopped or mapped.
+    @Test func crowdedAddressSpaceIsNoNearSpace() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("crowded")
+        defer { p.stop() }
+        let before = try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8)
+        var caught: UserPatchError?
+        let request = try fx.computeRequest()
+        do { _ = try UserPatchEngine.activate(request, pid: p.pid) } catch { caught = error }
+        #expect(caught?.code == .noNearSpace)
+        #expect(try String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8) == before)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        #expect(p.isAlive)
+    }
+
+    /// A vfork child shares the memory and cannot be stopped with the threads: BUSY while it lives (named),
+    /// then the retry succeeds once it exits.
+    @Test func vforkChildSharingTheMemoryIsBusyUntilItExits() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "1")
+        defer { p.stop() }
+        let request = try fx.computeRequest()
+        p.send("v 60000")
+        let line = try #require(p.waitFor("vchild "))
+        let child = try #require(Int32(line.dropFirst(7)))
+        var caught: UserPatchError?
+        do { _ = try UserPatchEngine.activate(request, pid: p.pid, options: UserPatchOptions(busyDeadline: 0.3)) } catch { caught = error }
+        #expect(caught?.code == .busy)
+        #expect(caught?.message.contains("vfork child \(child)") == true)
+        #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+        // The child exits (as it would by exec or _exit): the next attempt goes through.
+        kill(child, SIGKILL)
+        let a = try UserPatchEngine.activate(request, pid: p.pid, options: UserPatchOptions(busyDeadline: 10))
+        #expect(a.outcome == .activated)
+        #expect(p.settle(expectNew: true)?.new ?? 0 > 0)
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .deactivated)
+        #expect(p.isAlive)
+    }
+
+    /// The target execs between prepare and commit: EXEC_RACE (or TARGET_EXITED-free), the new image runs on
+    /// untouched, no tracer left attached.
+    @Test func execBetweenPrepareAndCommitIsExecRace() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "2")
+        defer { p.stop() }
+        let target = fx.target
+        let hooks = UserPatchHooks(afterPrepare: { pid in
+            p.send("X")
+            for _ in 0..<10_000 {
+                if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"), exe != target { return }
+                usleep(1000)
+            }
+        })
+        var caught: UserPatchError?
+        let request = try fx.computeRequest()
+        do { _ = try UserPatchEngine.activate(request, pid: p.pid, hooks: hooks) } catch { caught = error }
+        #expect(caught?.code == .execRace)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p.pid)/exe") == "/usr/bin/sleep")
+        #expect(ProcFiles.status("/proc/\(p.pid)/status")?["TracerPid"] == "0")
+        #expect(!((try? String(contentsOfFile: "/proc/\(p.pid)/maps", encoding: .utf8)) ?? "").contains("memfd:suture"))
+        #expect(p.isAlive)
+    }
+
+    /// Signals sent while the process is stopped (process- and thread-directed, real-time so none
+    /// coalesce) are delivered exactly once after the window — including those that arrive while a thread
+    /// is being single-stepped out of the patched code.
+    @Test func signalsArrivingWhileStoppedAreDeliveredExactlyOnce() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("hot", "8")
+        defer { p.stop() }
+        let sent = Observations()
+        let rt = __libc_current_sigrtmin()
+        let hooks = UserPatchHooks(whileStopped: { pid, tids in
+            kill(pid, rt)
+            if let t = tids.last { _ = cls_tgkill(pid, t, rt) }
+            sent.add(frozen: true, threads: tids.count)
+        })
+        let request = try fx.computeRequest()
+        var stepped = 0
+        for _ in 0..<10 {
+            let a = try UserPatchEngine.activate(request, pid: p.pid, options: UserPatchOptions(busyDeadline: 10), hooks: hooks)
+            #expect(a.outcome == .activated)
+            let d = try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid, options: UserPatchOptions(busyDeadline: 10), hooks: hooks)
+            #expect(d.outcome == .deactivated)
+            stepped += a.steppedInstructions + d.steppedInstructions
+        }
+        let windows = sent.summary.1
+        #expect(windows == 20)
+        var delivered = -1
+        for _ in 0..<200 {
+            p.send("g")
+            delivered = Int(p.waitFor("signals ")?.dropFirst(8) ?? "") ?? -1
+            if delivered >= 2 * windows { break }
+            usleep(20_000)
+        }
+        print("signals: sent \(2 * windows), delivered \(delivered), \(stepped) instructions stepped")
+        #expect(delivered == 2 * windows)
+        #expect(p.isAlive)
+        #expect(p.counts()?.wrong == 0)
     }
 }
 

@@ -649,7 +649,7 @@ final class EngineSession {
             if all.isEmpty { throw error(.targetExited, "the process exited during \(phase)") }
             let inSyscall = all.filter { ProcFiles.inSyscall(pid: pid, tid: $0) }
             let ordered = inSyscall + all.filter { !inSyscall.contains($0) }
-            for tid in ordered {
+            for tid in ordered where vforkChild(of: tid) == nil {
                 do throws(PtraceFailure) {
                     try Ptrace.seize(tid, options: Int(CLS_PTRACE_O_TRACEEXEC))
                 } catch {
@@ -779,6 +779,13 @@ final class EngineSession {
         threads = [:]
         firstStopNs = 0
         if processGone() { throw error(.targetExited, "the process exited before \(phase)") }
+        // Checked before anything is seized (the suspended thread could not be stopped, nor released).
+        for tid in ProcFiles.tids(pid) {
+            if let child = vforkChild(of: tid) {
+                throw error(.busy, "thread \(tid) is suspended in vfork(): vfork child \(child) shares the memory and has not exec'd or exited yet",
+                            hint: "retry in a moment")
+            }
+        }
         let deadline = cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9)
         let opts = Int(CLS_PTRACE_O_TRACECLONE | CLS_PTRACE_O_TRACEEXEC)
         // A zombie leader (main thread called pthread_exit) never reports a stop.
@@ -879,10 +886,18 @@ final class EngineSession {
     /// exec'd yet): it is not in `/proc/PID/task`, so it cannot be stopped with the threads.
     func sharedMemoryChild() -> Int32? {
         for tid in threads.keys {
-            for child in ProcFiles.children(pid: pid, tid: tid) {
-                let r = cls_kcmp(pid, child, 1 /* KCMP_VM */, 0, 0)
-                if r == 0 { return child }
-            }
+            if let child = vforkChild(of: tid) { return child }
+        }
+        return nil
+    }
+
+    /// The child of thread `tid` that still shares the process's memory (`kcmp(KCMP_VM)`): `tid` is
+    /// suspended in `vfork()` until that child execs or exits, in a killable sleep that `PTRACE_INTERRUPT`
+    /// cannot end, so it must never be seized meanwhile (a seized thread that cannot stop cannot be
+    /// detached either).
+    func vforkChild(of tid: Int32) -> Int32? {
+        for child in ProcFiles.children(pid: pid, tid: tid) where cls_kcmp(pid, child, 1 /* KCMP_VM */, 0, 0) == 0 {
+            return child
         }
         return nil
     }
@@ -1013,7 +1028,7 @@ final class EngineSession {
         do {
             try stopAll(phase: "commit")
         } catch {
-            throw .fatal(error)
+            throw error.code == .busy ? .busy(error) : .fatal(error)
         }
         let count = threads.count
         do throws(CommitFailure) {
@@ -1155,7 +1170,7 @@ final class EngineSession {
         do {
             try stopAll(phase: "revert")
         } catch {
-            throw .fatal(error)
+            throw error.code == .busy ? .busy(error) : .fatal(error)
         }
         let count = threads.count
         do throws(CommitFailure) {

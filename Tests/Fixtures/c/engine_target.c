@@ -12,8 +12,12 @@
  *            nothing special (RET_ALLOW); then like "busy 1" ("u" prints the uname() result)
  *   seccomp-memfd  a filter answering memfd_create() with EPERM, then like "idle 0"
  *   parent   fork a "busy 1" child and report any stop/continue seen with WUNTRACED|WCONTINUED
+ *   crowded  reserve (PROT_NONE) every free address range within 2 GiB + 64 MiB of the program's own
+ *            mappings, then like "busy 1": no patch region can be placed within rel32 reach
+ * Every mode counts SIGRTMIN deliveries ("g" prints "signals N").
  * stdin commands (one per line): "s" prints and resets result counts, "e TOKEN" echoes TOKEN once,
- * "q" exits 0, "x" exits 3.
+ * "q" exits 0, "x" exits 3, "X" execs /bin/sleep, "v MS" makes a new thread vfork() a child that
+ * writes "vchild PID" and sleeps MS milliseconds before _exit (the thread stays suspended meanwhile).
  * compute() returns 2*x + base_value; the test patch returns 3*x, so 14 = old, 21 = new. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 long base_value = 0;
@@ -43,7 +48,67 @@ static __attribute__((noinline)) long compute(long x) {
     return r;
 }
 
-static atomic_long n_old, n_new, n_wrong;
+static atomic_long n_old, n_new, n_wrong, n_signals;
+
+static void on_rt_signal(int sig) {
+    (void)sig;
+    atomic_fetch_add(&n_signals, 1);
+}
+
+static void *vforker(void *arg) {
+    long ms = (long)arg;
+    pid_t c = vfork();
+    if (c == 0) {
+        char buf[64];
+        int n = snprintf(buf, sizeof buf, "vchild %d\n", (int)getpid());
+        write(1, buf, n);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        syscall(SYS_nanosleep, &ts, NULL);
+        _exit(0);
+    }
+    if (c > 0) waitpid(c, NULL, 0);
+    return NULL;
+}
+
+/* Reserves every gap of this process's address space within `reach` of its own program mappings. */
+static void crowd(unsigned long reach) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) exit(4);
+    exe[n] = 0;
+    unsigned long lo = ~0UL, hi = 0;
+    char line[4096];
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        char path[4096] = "";
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %4095s", &a, &b, path) >= 2 && !strcmp(path, exe)) {
+            if (a < lo) lo = a;
+            if (b > hi) hi = b;
+        }
+    }
+    fclose(f);
+    unsigned long from = hi > reach ? hi - reach : 0x10000, to = lo + reach;
+    if (from < 0x10000) from = 0x10000;
+    for (int round = 0; round < 4; round++) {
+        unsigned long prev = from;
+        f = fopen("/proc/self/maps", "r");
+        unsigned long gaps[512][2];
+        int ng = 0;
+        while (fgets(line, sizeof line, f) && ng < 512) {
+            unsigned long a, b;
+            if (sscanf(line, "%lx-%lx", &a, &b) != 2) continue;
+            if (a > prev && prev < to) { gaps[ng][0] = prev; gaps[ng][1] = a < to ? a : to; ng++; }
+            if (b > prev) prev = b;
+        }
+        fclose(f);
+        if (prev < to) { gaps[ng][0] = prev; gaps[ng][1] = to; ng++; }
+        if (ng == 0) return;
+        for (int i = 0; i < ng; i++)
+            mmap((void *)gaps[i][0], gaps[i][1] - gaps[i][0], PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    }
+}
 volatile long counters[64];
 atomic_long churn_counter;
 
@@ -68,6 +133,14 @@ static int handle_line(char *line) {
         struct utsname u;
         int r = uname(&u);
         printf("uname %d %d\n", r, r ? errno : 0);
+    } else if (!strcmp(line, "g")) {
+        printf("signals %ld\n", atomic_load(&n_signals));
+    } else if (!strcmp(line, "X")) {
+        execl("/bin/sleep", "sleep", "1000", (char *)NULL);
+        printf("exec failed %d\n", errno);
+    } else if (!strncmp(line, "v ", 2)) {
+        pthread_t t;
+        pthread_create(&t, NULL, vforker, (void *)atol(line + 2));
     } else if (!strcmp(line, "q")) {
         exit(0);
     } else if (!strcmp(line, "x")) {
@@ -161,6 +234,7 @@ static void start_threads(int n, void *(*fn)(void *)) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGRTMIN, on_rt_signal);
     const char *mode = argc > 1 ? argv[1] : "busy";
     int n = argc > 2 ? atoi(argv[2]) : 1;
     if (!strcmp(mode, "busy")) {
@@ -238,6 +312,11 @@ int main(int argc, char **argv) {
             return 1;
         }
         if (deny == __NR_uname) start_threads(1, worker);
+        printf("ready %d\n", getpid());
+        serve_stdin_forever();
+    } else if (!strcmp(mode, "crowded")) {
+        crowd((1UL << 31) + (64UL << 20));
+        start_threads(1, worker);
         printf("ready %d\n", getpid());
         serve_stdin_forever();
     } else if (!strcmp(mode, "parent")) {
