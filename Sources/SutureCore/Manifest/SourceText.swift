@@ -23,6 +23,8 @@ final class SourceText {
         let scalars = text.unicodeScalars
         let start = starts[line - 1]
         var end = line < starts.count ? scalars.index(before: starts[line]) : scalars.endIndex
+        // The last line of a file that ends with a newline has no next start: drop the newline here too.
+        if end > start, scalars[scalars.index(before: end)] == "\n" { end = scalars.index(before: end) }
         if end > start, scalars[scalars.index(before: end)] == "\r" { end = scalars.index(before: end) }
         if end < start { end = start }
         return String(scalars[start..<end])

@@ -58,13 +58,39 @@ public struct Diagnostic: Codable, Sendable, Hashable, CustomStringConvertible {
         if let location { out += "\(location): " }
         out += "\(severity.rawValue): \(message)"
         if let sourceLine, let location {
-            out += "\n" + sourceLine + "\n"
+            let (shown, caretColumn) = Diagnostic.excerpt(sourceLine, column: location.column)
+            out += "\n" + shown + "\n"
             // Caret under the column (columns count Unicode scalars; tabs are kept so the caret lines up).
-            let prefix = sourceLine.unicodeScalars.prefix(max(0, location.column - 1))
+            let prefix = shown.unicodeScalars.prefix(max(0, caretColumn - 1))
             out += String(String.UnicodeScalarView(prefix.map { $0 == "\t" ? "\t" : " " })) + "^"
         }
         for note in notes { out += "\n" + note.description }
         return out
+    }
+}
+
+extension Diagnostic {
+    /// Longest source excerpt printed under a diagnostic, in Unicode scalars.
+    public static let maxExcerptWidth = 160
+
+    /// The part of `line` printed under a diagnostic and the column of the caret in it: control characters
+    /// (other than tab) become U+FFFD so a binary or escape-laden line cannot garble the terminal, and a
+    /// line longer than `maxExcerptWidth` is cut to a window around `column` marked with "…" at the cut ends.
+    static func excerpt(_ line: String, column: Int) -> (String, Int) {
+        var scalars = line.unicodeScalars.map { s -> Unicode.Scalar in
+            s == "\t" || !(s.value < 0x20 || s.value == 0x7F || (0x80..<0xA0).contains(s.value)) ? s : "\u{FFFD}"
+        }
+        var caret = column
+        if scalars.count > maxExcerptWidth {
+            let half = maxExcerptWidth / 2
+            let start = max(0, min(column - 1 - half, scalars.count - maxExcerptWidth))
+            let end = min(scalars.count, start + maxExcerptWidth)
+            var window = Array(scalars[start..<end])
+            if start > 0 { window.insert("…", at: 0); caret = column - start + 1 } else { caret = column }
+            if end < scalars.count { window.append("…") }
+            scalars = window
+        }
+        return (String(String.UnicodeScalarView(scalars)), caret)
     }
 }
 

@@ -112,7 +112,8 @@ struct RunOptions {
 /// generation. Never throws: every problem becomes a report with its exit code.
 func runApply(_ runtime: ApplyRuntime, source: ApplySource, options: RunOptions) -> (ApplyReport, Plan?) {
     func failure(_ message: String) -> (ApplyReport, Plan?) {
-        (ApplyReport(exitCode: .error, summary: "Error: \(message)", failure: message), nil)
+        // The message goes to stderr once (emit); stdout only says that nothing changed.
+        (ApplyReport(exitCode: .error, summary: "Error: nothing was changed.", failure: message), nil)
     }
     let lock: RunLock
     do { lock = try RunLock.acquire(paths: runtime.paths, timeout: options.lockTimeout) } catch {
