@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "suture",
             dependencies: [
-                "SutureCore", "SuturePatching", "SutureBuild", "CSystemd",
+                "SutureCore", "SuturePatching", "SutureBuild", "CSystemd", "CLinuxShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

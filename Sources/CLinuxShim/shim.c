@@ -72,3 +72,6 @@ uint64_t cls_monotonic_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+#include <stdio.h>
+void cls_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

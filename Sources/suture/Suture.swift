@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinuxShim
 
 /// The `suture` command: a declarative live-patching manager.
 @main
@@ -21,4 +22,12 @@ struct Suture: ParsableCommand {
             ValidateCommand.self,
         ]
     )
+
+    /// Line-buffers stdout before running the command: under a pipe or a file (CI logs, systemd, `tee`)
+    /// stdout would otherwise be block-buffered, and a run killed mid-apply would lose the lines it had
+    /// already printed about what it changed.
+    static func main() {
+        cls_line_buffer_stdout()
+        main(nil)
+    }
 }

@@ -75,5 +75,7 @@ int cls_set_thread_scheduler(int policy, int priority);
 int cls_get_thread_scheduler(int *priority);
 /// A monotonic clock in nanoseconds (CLOCK_MONOTONIC).
 uint64_t cls_monotonic_ns(void);
+/// Makes stdout line-buffered (setvbuf _IOLBF), whatever it is connected to.
+void cls_line_buffer_stdout(void);
 
 #endif

@@ -97,9 +97,13 @@ public struct Generation: Codable, Sendable, Hashable {
         var counts: [String: Int] = [:]
         for p in live.processes { for m in p.patches { counts[m.uuid, default: 0] += 1 } }
         for (uuid, n) in counts.sorted(by: { $0.key < $1.key }) {
-            out.append("\(names[uuid] ?? uuid) live in \(n) process(es)")
+            // A region of a patch Suture's store does not know was live too: say so, do not pass it off.
+            out.append(names[uuid].map { "\($0) live in \(n) process(es)" } ?? "\(uuid) live in \(n) process(es) (foreign: not in the store)")
         }
-        for k in live.kernel.patches where k.enabled { out.append("\(k.name) (kernel) enabled") }
+        let storeModules = Set(live.store.flatMap { $0.bundle.metadata.entities.compactMap(\.moduleName) })
+        for k in live.kernel.patches where k.enabled {
+            out.append(storeModules.contains(k.name) ? "\(k.name) (kernel) enabled" : "\(k.name) (kernel) enabled (foreign: not in the store)")
+        }
         return out
     }
 }

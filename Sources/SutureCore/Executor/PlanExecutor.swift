@@ -80,7 +80,7 @@ public final class PlanExecutor: @unchecked Sendable {
     public func inspectJournal() -> InterruptedRun? {
         interrupted = ApplyJournal.inspect(paths: paths)
         if interrupted != nil {
-            logger.warning("previous run was interrupted", metadata: ["suture_result": "interrupted"])
+            logger.warning("previous run was interrupted; its journal is kept until a run gets as far as the orphan cleanup", metadata: ["suture_result": "interrupted"])
             try? FileManager.default.removeItem(atPath: paths.trash)
         }
         return interrupted

@@ -72,6 +72,21 @@ import SutureTestSupport
         #expect(ok.patches.count == 1)
     }
 
+    /// Regression (issue 4 review): `history` listed patches Suture does not manage as if they were its own.
+    @Test func liveSummaryLabelsForeignPatches() {
+        let a = Fixture.bundle("fix-a")
+        let live = PF.live(store: [PF.installed(a)],
+                           processes: [PF.process(10, markers: [a.metadata.uuid, "0bad0000-0000-4000-8000-000000000000"])],
+                           kernel: [PF.lp("someone_elses_livepatch")])
+        let g = Generation(number: 1, command: "suture apply m", manifestDigest: "d", manifestPaths: ["m"], git: nil,
+                           desired: Fixture.desired([a]), live: live, changes: 1)
+        #expect(g.livePatchSummary == [
+            "0bad0000-0000-4000-8000-000000000000 live in 1 process(es) (foreign: not in the store)",
+            "fix-a live in 1 process(es)",
+            "someone_elses_livepatch (kernel) enabled (foreign: not in the store)",
+        ].sorted { $0.hasPrefix("someone") ? false : ($1.hasPrefix("someone") ? true : $0 < $1) })
+    }
+
     @Test func forcedTransitionsAreRefused() {
         let k = Fixture.bundle("klp-b", kind: .kernel)
         let plan = Plan(actions: [Fixture.deactivate(k)],
