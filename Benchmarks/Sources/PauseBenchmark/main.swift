@@ -134,12 +134,13 @@ for (name, args, threads) in [("1 idle thread", ["idle", "0"], 1), ("64 idle thr
 }
 
 // 100 processes, one patch.
-let fleet = (0..<100).map { _ in Target(["idle", "0"], threads: 1) }
-let r = request()
+// Shared with the worker threads below; every access to next/failures holds `lock`.
+nonisolated(unsafe) let fleet = (0..<100).map { _ in Target(["idle", "0"], threads: 1) }
+nonisolated(unsafe) let r = request()
 let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
-let lock = NSLock()
-var next = 0
-var failures = 0
+nonisolated(unsafe) let lock = NSLock()
+nonisolated(unsafe) var next = 0
+nonisolated(unsafe) var failures = 0
 let start = Date()
 let group = DispatchGroup()
 for _ in 0..<workers {

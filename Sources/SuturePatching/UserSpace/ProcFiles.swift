@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SutureCore
 
 /// Small, allocation-light readers of `/proc/PID/*` files used by the ptrace engine.
 ///
@@ -120,38 +121,30 @@ struct ProcMapping: Sendable, Hashable {
 
     /// Parses a whole maps file; malformed lines are skipped.
     static func parse(_ text: String) -> [ProcMapping] {
+        parse(bytes: Array(text.utf8))
+    }
+
+    /// Parses maps bytes with SutureCore's byte-level `ProcMapsParser` (this runs inside the stop window:
+    /// a Character-based parse of a 2 KiB maps file took ~330 µs in release builds, the byte parser a few).
+    static func parse(bytes: [UInt8]) -> [ProcMapping] {
         var result: [ProcMapping] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            if let m = parseLine(line) { result.append(m) }
+        result.reserveCapacity(64)
+        bytes.withUnsafeBytes { raw in
+            ProcMapsParser.forEachLine(raw) { l in
+                let path = l.pathnameString
+                result.append(ProcMapping(start: l.start, end: l.end, perms: String(decoding: l.permissions, as: UTF8.self),
+                                          offset: l.offset,
+                                          device: ProcMapsParser.formatDevice(major: l.deviceMajor, minor: l.deviceMinor),
+                                          inode: l.inode, path: l.deleted ? path + " (deleted)" : path))
+            }
         }
         return result
     }
 
-    static func parseLine(_ line: Substring) -> ProcMapping? {
-        // Five space-separated fields, then optional spaces and the path (which may contain spaces).
-        var rest = line[...]
-        func field() -> Substring? {
-            while rest.first == " " { rest = rest.dropFirst() }
-            guard !rest.isEmpty else { return nil }
-            let end = rest.firstIndex(of: " ") ?? rest.endIndex
-            let f = rest[..<end]
-            rest = rest[end...]
-            return f
-        }
-        guard let range = field(), let perms = field(), let off = field(), let dev = field(), let ino = field(),
-              let dash = range.firstIndex(of: "-"),
-              let start = UInt64(range[..<dash], radix: 16),
-              let end = UInt64(range[range.index(after: dash)...], radix: 16),
-              let offset = UInt64(off, radix: 16), let inode = UInt64(ino) else { return nil }
-        while rest.first == " " { rest = rest.dropFirst() }
-        return ProcMapping(start: start, end: end, perms: String(perms), offset: offset, device: String(dev),
-                           inode: inode, path: String(rest))
-    }
-
     /// Reads and parses `/proc/PID/maps` (`nil` when the process is gone).
     static func read(pid: Int32) -> [ProcMapping]? {
-        guard let t = ProcFiles.text("/proc/\(pid)/maps") else { return nil }
-        return parse(t)
+        guard let bytes = ProcFiles.read("/proc/\(pid)/maps") else { return nil }
+        return parse(bytes: bytes)
     }
 }
 

@@ -1211,25 +1211,6 @@ final class EngineSession {
                     : error(.permission, "restoring \(f.symbol) through /proc/\(pid)/mem failed; the patch stays active"))
             }
             _ = writeState(.prepared, file: file)
-            // Unmap the now-inert region using one of the stopped threads.
-            if let tid = threads.keys.sorted().first(where: { threads[$0]?.stopped == true }),
-               let gadget = findSyscallGadget() {
-                do throws(PtraceFailure) {
-                    let saved = try Ptrace.getRegisters(tid)
-                    let filters = try? seccompFilterSet(tid: tid, gadget: gadget)
-                    if !inRseqCriticalSection(tid: tid, rip: saved.rip), !seccompFiltered || filters != nil {
-                        let inj = Injector(pid: pid, tid: tid, saved: saved, gadget: gadget,
-                                           deadline: cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9), session: self)
-                        inj.seccomp = filters
-                        _ = try? inj.syscall(11, region.address, region.end - region.address)
-                        try Ptrace.setRegisters(tid, saved)
-                        if let s = inj.pendingSignals.first, threads[tid]?.pendingSignal == 0 { threads[tid]?.pendingSignal = s }
-                        for s in inj.pendingSignals.dropFirst() { _ = cls_tgkill(pid, tid, s) }
-                    }
-                } catch {
-                    // The region stays mapped and PREPARED (inert); a later deactivate garbage-collects it.
-                }
-            }
             hooks.whileStopped?(pid, threads.keys.sorted())
         } catch {
             resumeAll()
@@ -1237,6 +1218,12 @@ final class EngineSession {
         }
         let first = firstStopNs
         let end = resumeAll()
+        // Unmap the now-inert region (header PREPARED, no detour points into it, no thread was in it)
+        // after the whole-process window, with one thread borrowed for the munmap: keeps the injection
+        // out of the pause. If it fails the region stays mapped and inert; a later deactivate removes it.
+        _ = try? withInjectionThread(phase: "cleanup") { (inj) throws(UserPatchError) in
+            _ = try inj.syscall(11, region.address, region.end - region.address)
+        }
         return (first == 0 ? 0 : end - first, count)
     }
 }
