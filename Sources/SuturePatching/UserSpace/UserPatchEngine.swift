@@ -1022,37 +1022,58 @@ final class EngineSession {
         }
     }
 
-    /// One commit attempt: stop all, check, write detours, header ACTIVE, resume.
-    func commitDetours(region: PreparedRegion, header: inout PatchRegionHeader) throws(CommitFailure) -> (UInt64, Int) {
+    /// One whole-process window shared by commit and revert: stop every thread; check that the region
+    /// (`regionStart`, marker `uuid`) is still mapped (else TARGET_EXITED / EXEC_RACE), that no vfork child
+    /// shares the memory and that no thread is active in `ranges` (BUSY with `busyHint`); run `body` with
+    /// `/proc/PID/mem`; call the test hook; release every thread.
+    /// - Returns: the pause (first thread stopped → last thread released, ns) and the number of threads.
+    func stoppedWindow(phase: String, regionStart: UInt64, uuid: String, ranges: ActivenessRanges, busyHint: String,
+                       _ body: (ProcMem) throws(CommitFailure) -> Void) throws(CommitFailure) -> (UInt64, Int) {
         prepareUnwinder()
         do {
-            try stopAll(phase: "commit")
+            try stopAll(phase: phase)
         } catch {
             throw error.code == .busy ? .busy(error) : .fatal(error)
         }
         let count = threads.count
         do throws(CommitFailure) {
             guard let maps = ProcMapping.read(pid: pid) else {
-                throw CommitFailure.fatal(error(.targetExited, "the process exited during commit"))
+                throw CommitFailure.fatal(error(.targetExited, "the process exited during \(phase)"))
             }
-            guard maps.contains(where: { $0.start == region.base && UserPatchEngine.markerUUID($0.path) == header.uuid }) else {
-                if processGone() { throw CommitFailure.fatal(error(.targetExited, "the process exited during commit")) }
-                throw CommitFailure.fatal(error(.execRace, "the prepared region disappeared (the process exec'd)",
+            guard maps.contains(where: { $0.start == regionStart && UserPatchEngine.markerUUID($0.path) == uuid }) else {
+                if processGone() { throw CommitFailure.fatal(error(.targetExited, "the process exited during \(phase)")) }
+                throw CommitFailure.fatal(error(.execRace, "the patch region disappeared during \(phase) (the process exec'd)",
                                                 hint: "retry: the new program image is not patched"))
             }
             if let child = sharedMemoryChild() {
                 throw CommitFailure.busy(error(.busy, "memory is shared with vfork child \(child), which has not exec'd yet",
                                                hint: "retry in a moment"))
             }
-            let ranges = ActivenessRanges(ranges: header.functions.map { ($0.entry, $0.entry + $0.size, $0.symbol) })
             if let who = try activeThread(ranges: ranges, maps: maps) {
-                throw CommitFailure.busy(error(.busy, who,
-                                               hint: "the function is running or on a stack; retry later, or patch a function that returns"))
+                throw CommitFailure.busy(error(.busy, who, hint: busyHint))
             }
             guard let mem = ProcMem(pid: pid) else {
                 throw CommitFailure.fatal(error(.targetExited, "cannot open /proc/\(pid)/mem"))
             }
-            for f in header.functions {
+            try body(mem)
+            hooks.whileStopped?(pid, threads.keys.sorted())
+        } catch {
+            resumeAll()
+            throw error
+        }
+        let first = firstStopNs
+        let end = resumeAll()
+        return (first == 0 ? 0 : end - first, count)
+    }
+
+    /// One commit attempt: in a stopped window, verify the original bytes, write the detours, header ACTIVE.
+    func commitDetours(region: PreparedRegion, header: inout PatchRegionHeader) throws(CommitFailure) -> (UInt64, Int) {
+        let ranges = ActivenessRanges(ranges: header.functions.map { ($0.entry, $0.entry + $0.size, $0.symbol) })
+        let functions = header.functions
+        let result = try stoppedWindow(phase: "commit", regionStart: region.base, uuid: header.uuid, ranges: ranges,
+                                       busyHint: "the function is running or on a stack; retry later, or patch a function that returns") {
+            (mem) throws(CommitFailure) in
+            for f in functions {
                 let cur = mem.read(f.detour.count, at: f.site)
                 if cur == f.original { continue }
                 throw CommitFailure.fatal(error(.foreignModification,
@@ -1060,7 +1081,7 @@ final class EngineSession {
                     hint: "another tool changed the function since the check; nothing was written"))
             }
             var written: [PatchRegionHeader.Function] = []
-            for f in header.functions {
+            for f in functions {
                 if mem.write(f.detour, at: f.site) {
                     written.append(f)
                     continue
@@ -1071,21 +1092,15 @@ final class EngineSession {
                     : error(.permission, "writing the detour of \(f.symbol) into /proc/\(pid)/mem failed; rolled back",
                             hint: "proc_mem.force_override=never forbids text writes"))
             }
-            header.state = .active
             if !writeState(.active, file: region.file) {
                 let failed = rollback(mem: mem, written: written, region: region)
                 throw CommitFailure.fatal(failed
                     ? error(.inconsistent, "updating the region header failed and the rollback failed", hint: "restart the process")
                     : error(.permission, "updating the region header failed; rolled back"))
             }
-            hooks.whileStopped?(pid, threads.keys.sorted())
-        } catch {
-            resumeAll()
-            throw error
         }
-        let first = firstStopNs
-        let end = resumeAll()
-        return (first == 0 ? 0 : end - first, count)
+        header.state = .active
+        return result
     }
 
     /// Restores the original bytes of `written` functions; marks the header INCONSISTENT if that fails.
@@ -1166,31 +1181,9 @@ final class EngineSession {
 
     func revertOnce(region: UserPatchRegion, header: PatchRegionHeader, ranges: ActivenessRanges,
                     file: Int32) throws(CommitFailure) -> (UInt64, Int) {
-        prepareUnwinder()
-        do {
-            try stopAll(phase: "revert")
-        } catch {
-            throw error.code == .busy ? .busy(error) : .fatal(error)
-        }
-        let count = threads.count
-        do throws(CommitFailure) {
-            guard let maps = ProcMapping.read(pid: pid) else {
-                throw CommitFailure.fatal(error(.targetExited, "the process exited during revert"))
-            }
-            guard maps.contains(where: { $0.start == region.address && UserPatchEngine.markerUUID($0.path) == header.uuid }) else {
-                if processGone() { throw CommitFailure.fatal(error(.targetExited, "the process exited during revert")) }
-                throw CommitFailure.fatal(error(.execRace, "the patch region disappeared during revert (exec?)"))
-            }
-            if let child = sharedMemoryChild() {
-                throw CommitFailure.busy(error(.busy, "memory is shared with vfork child \(child), which has not exec'd yet",
-                                               hint: "retry in a moment"))
-            }
-            if let who = try activeThread(ranges: ranges, maps: maps) {
-                throw CommitFailure.busy(error(.busy, who, hint: "a thread is inside the patch code; retry later"))
-            }
-            guard let mem = ProcMem(pid: pid) else {
-                throw CommitFailure.fatal(error(.targetExited, "cannot open /proc/\(pid)/mem"))
-            }
+        let result = try stoppedWindow(phase: "revert", regionStart: region.address, uuid: header.uuid, ranges: ranges,
+                                       busyHint: "a thread is inside the patch code; retry later") {
+            (mem) throws(CommitFailure) in
             var toRestore: [PatchRegionHeader.Function] = []
             for f in header.functions {
                 let cur = mem.read(f.detour.count, at: f.site)
@@ -1211,20 +1204,14 @@ final class EngineSession {
                     : error(.permission, "restoring \(f.symbol) through /proc/\(pid)/mem failed; the patch stays active"))
             }
             _ = writeState(.prepared, file: file)
-            hooks.whileStopped?(pid, threads.keys.sorted())
-        } catch {
-            resumeAll()
-            throw error
         }
-        let first = firstStopNs
-        let end = resumeAll()
         // Unmap the now-inert region (header PREPARED, no detour points into it, no thread was in it)
         // after the whole-process window, with one thread borrowed for the munmap: keeps the injection
         // out of the pause. If it fails the region stays mapped and inert; a later deactivate removes it.
         _ = try? withInjectionThread(phase: "cleanup") { (inj) throws(UserPatchError) in
             _ = try inj.syscall(11, region.address, region.end - region.address)
         }
-        return (first == 0 ? 0 : end - first, count)
+        return result
     }
 }
 
