@@ -983,7 +983,8 @@ final class EngineSession {
 
     /// Single-steps stopped thread `tid` (`PTRACE_SINGLESTEP`) until its pc leaves `ranges`, at most
     /// `options.stepOutLimit` instructions. Never steps a thread that is inside a system call (it could
-    /// block or restart), about to execute a `syscall` instruction, or inside an rseq critical section.
+    /// block or restart), about to enter the kernel (`syscall`, `sysenter`, `int 0x80`), or inside an rseq
+    /// critical section.
     /// Signals that arrive meanwhile are kept and passed on at detach.
     /// - Returns: the number of instructions stepped when the thread left the ranges (or exited), nil when
     ///   it did not (the caller reports BUSY and retries later).
@@ -997,7 +998,9 @@ final class EngineSession {
             if regs.orig_rax != UInt64.max || inRseqCriticalSection(tid: tid, rip: regs.rip) { return nil }
             while ranges.name(of: regs.rip) != nil {
                 if steps >= options.stepOutLimit { return nil }
-                guard let op = Ptrace.readMemory(pid: pid, address: regs.rip, count: 2), op != [0x0F, 0x05] else {
+                // syscall (0f 05), sysenter (0f 34), int 0x80 (cd 80): entering the kernel could block.
+                guard let op = Ptrace.readMemory(pid: pid, address: regs.rip, count: 2),
+                      op != [0x0F, 0x05], op != [0x0F, 0x34], op != [0xCD, 0x80] else {
                     return nil
                 }
                 try Ptrace.singleStep(tid)
