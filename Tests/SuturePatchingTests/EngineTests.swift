@@ -456,6 +456,33 @@ extension EngineTests {
     }
 }
 
+extension EngineTests {
+    /// Regression (new-user trial): the planner matches processes by build-id, so a copy of the target
+    /// installed at another path is planned; the engine found it only by device:inode or path and answered
+    /// NOT_APPLICABLE while apply reported success. The engine now falls back to the build-id.
+    @Test func sameBuildAtAnotherPathIsPatched() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let copy = fx.dir.appendingPathComponent("elsewhere/engine_target_copy").path
+        try FileManager.default.createDirectory(atPath: (copy as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fx.target, toPath: copy)
+        let p = try TargetProcess(copy, ["busy", "1"])
+        defer { p.stop() }
+        #expect(p.waitFor("ready") != nil)
+        let request = try fx.computeRequest() // targets fx.target, not the copy
+        #expect(try UserPatchEngine.activate(request, pid: p.pid).outcome == .activated)
+        #expect(p.settle(expectNew: true)?.new ?? 0 > 0)
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .deactivated)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        // Another build at the target's path is still NOT_APPLICABLE.
+        var other = request
+        other.entity.targetBuildID = String(repeating: "cd", count: 20)
+        var caught: UserPatchError?
+        do { _ = try UserPatchEngine.activate(other, pid: p.pid) } catch { caught = error }
+        #expect(caught?.code == .notApplicable)
+    }
+}
+
 final class Observations: @unchecked Sendable {
     private let lock = NSLock()
     private var frozen = 0, total = 0, maxThreads = 0

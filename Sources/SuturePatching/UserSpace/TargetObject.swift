@@ -24,9 +24,12 @@ struct TargetObject: Sendable, Hashable {
 
     /// Finds the object in `maps`: mappings whose device:inode equals `stat(targetPath)` as seen by the
     /// engine, else mappings whose path equals `targetPath` (chroot, other mount namespace, replaced
-    /// file). Reads the ELF header, program headers and `NT_GNU_BUILD_ID` note through
-    /// `/proc/PID/map_files/<range>`, i.e. the file the *process* maps. Returns nil when not mapped.
-    static func find(pid: Int32, targetPath: String, maps: [ProcMapping]) -> TargetObject? {
+    /// file), else — when `buildID` is given — the mapped file whose `NT_GNU_BUILD_ID` is `buildID` (the
+    /// same build installed at another path, or in a container: the planner's scanner matches processes by
+    /// build-id, so the engine must find what the plan promised). Reads the ELF header, program headers and
+    /// `NT_GNU_BUILD_ID` note through `/proc/PID/map_files/<range>`, i.e. the file the *process* maps.
+    /// Returns nil when not mapped.
+    static func find(pid: Int32, targetPath: String, buildID: String? = nil, maps: [ProcMapping]) -> TargetObject? {
         var byInode: [ProcMapping] = []
         var st = stat()
         if stat(targetPath, &st) == 0 {
@@ -39,6 +42,19 @@ struct TargetObject: Sendable, Hashable {
         var group = byInode
         if group.isEmpty {
             group = maps.filter { $0.inode != 0 && $0.pathWithoutDeleted == targetPath }
+        }
+        if group.isEmpty, let wanted = buildID?.lowercased(), !wanted.isEmpty {
+            // Every file mapped at offset 0 that also has an executable mapping, checked once each.
+            var seen = Set<String>()
+            let executableFiles = Set(maps.filter { $0.inode != 0 && $0.executable }.map { "\($0.device):\($0.inode)" })
+            for m in maps where m.inode != 0 && m.offset == 0 {
+                let key = "\(m.device):\(m.inode)"
+                guard executableFiles.contains(key), seen.insert(key).inserted else { continue }
+                if ELFIdentity.read(path: "/proc/\(pid)/map_files/\(hex(m.start))-\(hex(m.end))")?.buildID == wanted {
+                    group = maps.filter { $0.inode == m.inode && $0.device == m.device }
+                    break
+                }
+            }
         }
         guard let first = group.min(by: { $0.start < $1.start }) else { return nil }
         // Keep only mappings of that exact file (device and inode), in case several share the path.

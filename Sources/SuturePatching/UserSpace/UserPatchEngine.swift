@@ -286,7 +286,7 @@ final class EngineSession {
         guard let maps = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
         if maps.isEmpty { throw error(.notApplicable, "kernel thread (no memory map)") }
         let entity = request.entity
-        guard let target = TargetObject.find(pid: pid, targetPath: entity.targetPath, maps: maps) else {
+        guard let target = TargetObject.find(pid: pid, targetPath: entity.targetPath, buildID: entity.targetBuildID, maps: maps) else {
             throw error(.notApplicable, "\(entity.targetPath) is not mapped in this process")
         }
         if target.buildID != entity.targetBuildID.lowercased() {
