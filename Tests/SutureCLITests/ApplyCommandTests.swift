@@ -185,6 +185,8 @@ import Testing
         // remove declines it: gone from the store and from local.yaml.
         let removed = try host.suture(["patch", "remove", "fix-a"])
         #expect(removed.status == 0, "\(removed.stderr)")
+        // Regression (new-user trial): no "will bring it back" warning for the declaration remove just dropped.
+        #expect(!removed.stderr.contains("bring it back"), "\(removed.stderr)")
         #expect(host.storeUUIDs.isEmpty)
         #expect(try LocalManifest.load(paths: host.paths).entries.isEmpty)
     }

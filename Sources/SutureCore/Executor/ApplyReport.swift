@@ -180,13 +180,17 @@ public struct ApplyReport: Codable, Sendable, Hashable {
         }
         let symbols: [ActionStatus: String] = [.done: "✓", .skipped: "=", .failed: "✗", .failedAccepted: "~",
                                                .undone: "↶", .undoFailed: "!", .notRun: "·"]
-        for a in actions where a.status != .skipped || a.action.pid == nil {
+        // A process the plan chose but the engine found not applicable is a disagreement worth its line.
+        func folded(_ a: ActionReport) -> Bool {
+            a.status == .skipped && a.action.pid != nil && a.processOutcome != .notApplicable
+        }
+        for a in actions where !folded(a) {
             var s = "\(symbols[a.status] ?? "?") \(describe(a.action)): \(a.status.rawValue)"
             if let o = a.processOutcome { s += " (\(o.rawValue))" }
             if let d = a.detail { s += " — \(d)" }
             lines.append(s)
         }
-        let skippedProcesses = actions.filter { $0.status == .skipped && $0.action.pid != nil }
+        let skippedProcesses = actions.filter(folded)
         if !skippedProcesses.isEmpty {
             lines.append("= \(skippedProcesses.count) process action(s) already done or not needed")
         }

@@ -5,15 +5,18 @@ import SutureCore
 /// `suture patch status ID…`: `<name>: <STATUS>` per patch, read live.
 struct PatchStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Print `TARGET/NAME: STATUS` for each patch (read live, never cached).")
+        commandName: "status", abstract: "Print `TARGET/NAME: STATUS` for each patch (read live, never cached).",
+        discussion: "Without identifiers: every patch in the store.")
 
     @OptionGroup var common: PatchVerbOptions
-    @Argument(help: "Patch identifiers.")
-    var identifiers: [String]
+    @Argument(help: "Patch identifiers (default: every patch in the store).")
+    var identifiers: [String] = []
 
     func run() throws {
         let context = try PatchVerbContext(root: common.root)
-        let bundles = try identifiers.map { try context.resolve($0) }
+        let bundles = identifiers.isEmpty
+            ? context.runtime.store.list().map(\.bundle).sorted { $0.metadata.qualifiedName < $1.metadata.qualifiedName }
+            : try identifiers.map { try context.resolve($0) }
         let report = try context.statusReport()
         for b in bundles {
             let entry = report.patches.first { $0.uuid == b.metadata.uuid }

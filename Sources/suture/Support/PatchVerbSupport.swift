@@ -62,7 +62,9 @@ struct PatchVerbContext {
         var desired = declared
         let uuid = bundle.metadata.uuid
         if let existing = declaration(of: uuid) {
-            if existing.state != state && !(existing.state == .accepted && state == .activated) {
+            // `remove` drops the patch from local.yaml itself (SysCare DECLINE): no warning for that one.
+            let declinedByThisVerb = verb == "remove" && existing.location.file == runtime.paths.localManifest
+            if existing.state != state && !(existing.state == .accepted && state == .activated) && !declinedByThisVerb {
                 FileHandle.standardError.write(Data(("warning: \(bundle.metadata.name) is declared \(existing.state.rawValue) at "
                     + "\(existing.location); the next `suture apply`/reconcile will bring it back to that\n").utf8))
             }
