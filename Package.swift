@@ -70,7 +70,7 @@ let package = Package(
                            .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "SuturePatchingTests", dependencies: ["SuturePatching", "SutureBuild", "SutureTestSupport"]),
-        .testTarget(name: "SutureCLITests", dependencies: ["SutureCore", "SutureTestSupport"]),
+        .testTarget(name: "SutureCLITests", dependencies: ["SutureCore", "SuturePatching", "SutureTestSupport"]),
         .testTarget(name: "SutureBuildTests", dependencies: ["SutureBuild", "SutureCore", "SutureTestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import SutureCore
+import SuturePatching
 import SutureTestSupport
 import Testing
 
@@ -16,8 +17,10 @@ import Testing
         })
         let desired = try loader.desiredState(paths: [host.manifests]).0
         let installed = PatchStore(root: host.root).list()
-        let live = try LiveStateReader(root: host.root.path).read(interest: LiveInterest(desired: desired, store: installed),
+        var live = try LiveStateReader(root: host.root.path).read(interest: LiveInterest(desired: desired, store: installed),
                                                                   store: installed)
+        // As `suture plan` does: header states of Suture regions (other tests' patched processes included).
+        fillRegionHeaderStates(&live, root: host.root.path)
         var plan = Planner.plan(desired: desired, live: live)
         plan.liveFingerprint = LiveStateFingerprint.compute(live)
         return SavedPlan(plan: plan, desired: desired, live: live)

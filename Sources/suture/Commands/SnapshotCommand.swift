@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SutureCore
+import SuturePatching
 
 /// `suture snapshot`: writes this host's live state as one versioned JSON document
 /// (`schema/live-state.schema.json`) for `suture plan --live FILE` in code review.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SutureCore
+import SuturePatching
 
 /// `--root DIR`, shared by every command that reads the host.
 struct RootOptions: ParsableArguments {
