@@ -483,6 +483,23 @@ extension EngineTests {
     }
 }
 
+extension EngineTests {
+    /// Regression (adversarial review): a target with RLIMIT_FSIZE below the patch region size was killed
+    /// by SIGXFSZ (the injected ftruncate hit its limit). The tracer now sizes the memfd itself.
+    @Test func fileSizeLimitedTargetIsPatchedAndSurvives() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("fsize")
+        defer { p.stop() }
+        let request = try fx.computeRequest()
+        #expect(try UserPatchEngine.activate(request, pid: p.pid).outcome == .activated)
+        #expect(p.settle(expectNew: true)?.new ?? 0 > 0)
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .deactivated)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        #expect(p.isAlive)
+    }
+}
+
 final class Observations: @unchecked Sendable {
     private let lock = NSLock()
     private var frozen = 0, total = 0, maxThreads = 0

@@ -548,8 +548,23 @@ final class EngineSession {
                     for (a, l) in mapped { _ = try? inj.syscall(11, a, l) }
                     _ = try? inj.syscall(3, fd)
                 }
-                let tr = try inj.syscall(77 /* ftruncate */, fd, UInt64(total))
-                if tr < 0 { undo(); throw self.injectedFailure("ftruncate", tr) }
+                // The tracer opens the memfd through /proc/PID/fd and sizes and fills it itself: the size is
+                // checked against the tracer's RLIMIT_FSIZE, not the target's (an injected ftruncate past a
+                // service's `LimitFSIZE=` failed with EFBIG and queued SIGXFSZ, which kills by default), and
+                // no writable+executable mapping ever exists in the target.
+                let file = open("/proc/\(self.pid)/fd/\(fd)", O_RDWR | O_CLOEXEC)
+                if file < 0 {
+                    let e = errno
+                    undo()
+                    throw self.error(.permission, "cannot open the patch memfd via /proc/\(self.pid)/fd/\(fd): \(String(cString: strerror(e)))")
+                }
+                if ftruncate(file, off_t(total)) != 0 {
+                    let e = errno
+                    close(file)
+                    undo()
+                    throw self.error(.permission, "sizing the patch memfd to \(total) bytes failed: \(String(cString: strerror(e)))",
+                                     hint: "out of memory, or suture's own RLIMIT_FSIZE is too small")
+                }
                 for seg in image {
                     let addr = base + UInt64(seg.offset)
                     // mmap(addr, len, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, offset)
@@ -557,20 +572,13 @@ final class EngineSession {
                                             UInt64(seg.offset))
                     if r == -Int64(EEXIST) || (r >= 0 && UInt64(r) != addr) {
                         if r >= 0 { _ = try? inj.syscall(11, UInt64(r), UInt64(seg.size)) }
+                        close(file)
                         undo()
                         taken = true
                         return nil
                     }
-                    if r < 0 { undo(); throw self.injectedFailure("mmap", r) }
+                    if r < 0 { close(file); undo(); throw self.injectedFailure("mmap", r) }
                     mapped.append((addr, UInt64(seg.size)))
-                }
-                // Write the contents through the memfd from the tracer side: no writable+executable mapping
-                // ever exists in the target.
-                let file = open("/proc/\(self.pid)/fd/\(fd)", O_RDWR | O_CLOEXEC)
-                if file < 0 {
-                    let e = errno
-                    undo()
-                    throw self.error(.permission, "cannot open the patch memfd via /proc/\(self.pid)/fd/\(fd): \(String(cString: strerror(e)))")
                 }
                 for seg in image where !seg.bytes.isEmpty {
                     let ok = seg.bytes.withUnsafeBytes { pwrite(file, $0.baseAddress, $0.count, off_t(seg.offset)) == $0.count }
@@ -714,12 +722,11 @@ final class EngineSession {
     }
 
     /// The system calls the engine injects, with the flag arguments it uses (addresses are checked again
-    /// with their real values at each injection): memfd_create(MFD_CLOEXEC[|MFD_EXEC]), ftruncate,
+    /// with their real values at each injection): memfd_create(MFD_CLOEXEC[|MFD_EXEC]),
     /// mmap(PROT_READ / PROT_READ|PROT_WRITE / PROT_READ|PROT_EXEC, MAP_SHARED|MAP_FIXED_NOREPLACE), close,
     /// munmap.
     static let injectedSyscallShapes: [(name: String, nr: Int32, args: [UInt64])] = [
         ("memfd_create(MFD_CLOEXEC)", 319, [0, 0x1]),
-        ("ftruncate", 77, [3, 4096]),
         ("mmap(PROT_READ, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x1, 0x100001, 3, 0]),
         ("mmap(PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x3, 0x100001, 3, 0]),
         ("mmap(PROT_READ|PROT_EXEC, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x5, 0x100001, 3, 0]),
@@ -1281,7 +1288,8 @@ final class Injector {
                 let report = try Ptrace.waitStop(tid, deadline: deadline)
                 guard case let .stopped(sig, event) = report else { throw PtraceFailure.exited(tid: tid) }
                 let now = try Ptrace.getRegisters(tid)
-                if event == 0 && sig != SIGTRAP { pendingSignals.append(sig) }
+                // SIGXFSZ can only come from a file-size limit hit by the call we injected: never pass it on.
+                if event == 0 && sig != SIGTRAP && sig != SIGXFSZ { pendingSignals.append(sig) }
                 if now.rip == gadget &+ 2 { return Int64(bitPattern: now.rax) }
                 if now.rip != gadget {
                     throw PtraceFailure.failed(request: "PTRACE_SINGLESTEP (unexpected pc 0x\(hex(now.rip)))", tid: tid, errno: EIO)

@@ -14,6 +14,7 @@
  *   parent   fork a "busy 1" child and report any stop/continue seen with WUNTRACED|WCONTINUED
  *   crowded  reserve (PROT_NONE) every free address range within 2 GiB + 64 MiB of the program's own
  *            mappings, then like "busy 1": no patch region can be placed within rel32 reach
+ *   fsize    set RLIMIT_FSIZE to 4096 bytes (systemd LimitFSIZE=), then like "busy 1"
  * Every mode counts SIGRTMIN deliveries ("g" prints "signals N").
  * stdin commands (one per line): "s" prints and resets result counts, "e TOKEN" echoes TOKEN once,
  * "q" exits 0, "x" exits 3, "X" execs /bin/sleep, "v MS" makes a new thread vfork() a child that
@@ -34,6 +35,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -312,6 +314,15 @@ int main(int argc, char **argv) {
             return 1;
         }
         if (deny == __NR_uname) start_threads(1, worker);
+        printf("ready %d\n", getpid());
+        serve_stdin_forever();
+    } else if (!strcmp(mode, "fsize")) {
+        struct rlimit rl = {4096, 4096};
+        if (setrlimit(RLIMIT_FSIZE, &rl)) {
+            perror("setrlimit");
+            return 1;
+        }
+        start_threads(1, worker);
         printf("ready %d\n", getpid());
         serve_stdin_forever();
     } else if (!strcmp(mode, "crowded")) {
