@@ -75,3 +75,72 @@ uint64_t cls_monotonic_ns(void) {
 
 #include <stdio.h>
 void cls_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <string.h>
+
+static atomic_int cls_critical_depth = 0;
+static volatile sig_atomic_t cls_pending_termination = 0;
+static int cls_saved_oom_adj = 0;
+static atomic_int cls_oom_saved = 0;
+
+static void cls_termination_handler(int sig) {
+    if (atomic_load(&cls_critical_depth) > 0) {
+        cls_pending_termination = sig;
+        return;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cls_defer_termination_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cls_termination_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+}
+
+static int cls_read_oom_adj(void) {
+    char buf[32] = {0};
+    int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n > 0 ? atoi(buf) : 0;
+}
+
+static void cls_write_oom_adj(int v) {
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d", v);
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)!write(fd, buf, n);
+    close(fd);
+}
+
+void cls_critical_enter(void) {
+    if (atomic_fetch_add(&cls_critical_depth, 1) == 0) {
+        cls_saved_oom_adj = cls_read_oom_adj();
+        atomic_store(&cls_oom_saved, 1);
+        cls_write_oom_adj(-1000);
+    }
+}
+
+void cls_critical_leave(void) {
+    if (atomic_fetch_sub(&cls_critical_depth, 1) == 1) {
+        if (atomic_exchange(&cls_oom_saved, 0)) cls_write_oom_adj(cls_saved_oom_adj);
+        int sig = cls_pending_termination;
+        if (sig) {
+            signal(sig, SIG_DFL);
+            raise(sig);
+        }
+    }
+}

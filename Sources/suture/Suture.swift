@@ -28,6 +28,9 @@ struct Suture: ParsableCommand {
     /// already printed about what it changed.
     static func main() {
         cls_line_buffer_stdout()
+        // SIGINT/SIGTERM (Ctrl-C, systemctl stop, timeouts) never interrupt an operation on a process
+        // half-way: they are held until it ends, then terminate as usual.
+        cls_defer_termination_signals()
         main(nil)
     }
 }

@@ -120,4 +120,41 @@ import SutureTestSupport
         #expect(p1.settle(expectNew: false)?.old ?? 0 > 0)
         #expect(UserPatchEngine.readback(pid: p2.pid).isEmpty)
     }
+    /// Regression (adversarial review): SIGTERM/SIGINT reaching `suture` while a target thread ran injected
+    /// registers (or single-stepped) killed the target with SIGSEGV/SIGTRAP. The signal now waits for the end
+    /// of the operation: for every injection step, the target survives and ends either patched or clean.
+    @Test func sigtermDuringInjectionWaitsForTheOperationAndTheTargetSurvives() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let (bundle, _) = try makeBundle(fx, readsGlobal: false)
+        let suture = TestSupport.packageRoot.appendingPathComponent(".build/debug/suture").path
+        let root = try TestSupport.temporaryDirectory("suture-sigterm-root")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for step in 1...4 {
+            let p = try fx.start("busy", "2")
+            defer { p.stop() }
+            // Started through python with an empty signal mask: the test runner's threads block signals and
+            // a spawned child would inherit that (SIGTERM would then never arrive).
+            let proc = Process()
+            proc.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            proc.arguments = ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
+                              suture, "patch", "activate", bundle.metadata.uuid, "--bundle", bundle.path, "--root", root.path,
+                              "--pid", "\(p.pid)"]
+            var env = ProcessInfo.processInfo.environment
+            env["SUTURE_TEST_SIGTERM_AT_INJECTION"] = "\(step)"
+            proc.environment = env
+            proc.standardOutput = FileHandle.nullDevice
+            proc.standardError = FileHandle.nullDevice
+            try proc.run()
+            proc.waitUntilExit()
+            // suture itself ends by the SIGTERM it received, after the operation.
+            #expect(proc.terminationReason == .uncaughtSignal && proc.terminationStatus == SIGTERM, "step \(step)")
+            #expect(p.isAlive, "step \(step): the target died")
+            let regions = UserPatchEngine.readback(pid: p.pid)
+            #expect(regions.allSatisfy { $0.header?.state == .active }, "step \(step): \(regions)")
+            let c = p.settle(expectNew: !regions.isEmpty)
+            #expect(c?.wrong == 0 && (regions.isEmpty ? c?.old ?? 0 > 0 : c?.new ?? 0 > 0), "step \(step)")
+            #expect(ProcFiles.status("/proc/\(p.pid)/status")?["TracerPid"] == "0")
+        }
+    }
 }

@@ -78,4 +78,15 @@ uint64_t cls_monotonic_ns(void);
 /// Makes stdout line-buffered (setvbuf _IOLBF), whatever it is connected to.
 void cls_line_buffer_stdout(void);
 
+/// Installs handlers for SIGINT, SIGTERM, SIGHUP and SIGQUIT that terminate the process as the default
+/// action would (re-raised with SIG_DFL), except while a critical section is open: then the signal is
+/// remembered and re-raised when the last critical section closes.
+void cls_defer_termination_signals(void);
+/// Opens a critical section (nestable, any thread): termination signals wait until it closes. While any
+/// section is open the process's oom_score_adj is -1000 (restored after), so the OOM killer does not
+/// pick the tracer in the middle of an operation on another process.
+void cls_critical_enter(void);
+/// Closes a critical section; the last one to close re-raises a termination signal that arrived meanwhile.
+void cls_critical_leave(void);
+
 #endif

@@ -66,6 +66,11 @@ public enum UserPatchEngine {
     public static func activate(_ request: UserPatchRequest, pid: Int32, startTime: UInt64? = nil,
                                 options: UserPatchOptions = UserPatchOptions(),
                                 hooks: UserPatchHooks = UserPatchHooks()) throws(UserPatchError) -> UserPatchEngineResult {
+        // A tracer that dies while a thread runs injected registers or single-steps leaves it to crash:
+        // SIGINT/SIGTERM/SIGHUP/SIGQUIT wait for the operation's end (when `suture` installed the deferral)
+        // and the OOM killer is told to pick someone else meanwhile. SIGKILL cannot be deferred.
+        cls_critical_enter()
+        defer { cls_critical_leave() }
         let thread = PtraceThread(name: "suture-ptrace")
         defer { thread.shutdown() }
         let result: Result<UserPatchEngineResult, UserPatchError> = thread.run {
@@ -84,6 +89,11 @@ public enum UserPatchEngine {
     public static func deactivate(uuid: String, pid: Int32, startTime: UInt64? = nil,
                                   options: UserPatchOptions = UserPatchOptions(),
                                   hooks: UserPatchHooks = UserPatchHooks()) throws(UserPatchError) -> UserPatchEngineResult {
+        // A tracer that dies while a thread runs injected registers or single-steps leaves it to crash:
+        // SIGINT/SIGTERM/SIGHUP/SIGQUIT wait for the operation's end (when `suture` installed the deferral)
+        // and the OOM killer is told to pick someone else meanwhile. SIGKILL cannot be deferred.
+        cls_critical_enter()
+        defer { cls_critical_leave() }
         let thread = PtraceThread(name: "suture-ptrace")
         defer { thread.shutdown() }
         let result: Result<UserPatchEngineResult, UserPatchError> = thread.run {
@@ -1259,6 +1269,12 @@ final class Injector {
     /// Runs syscall `nr` with up to six arguments; returns the raw result (negative errno on failure).
     /// `orig_rax = -1` keeps the kernel's syscall-restart logic from rewinding `rip` when the thread was
     /// stopped inside an interrupted syscall.
+    /// Test hook: `SUTURE_TEST_SIGTERM_AT_INJECTION=N` makes the tracer send itself SIGTERM right after the
+    /// N-th injected system call of the process has set the thread's registers (the moment a dying tracer
+    /// would leave the target to crash), so a test can prove the signal waits for the operation's end.
+    nonisolated(unsafe) static var injectionsDone = 0
+    static let sigtermAtInjection = getenv("SUTURE_TEST_SIGTERM_AT_INJECTION").flatMap { Int(String(cString: $0)) }
+
     func syscall(_ nr: UInt64, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0, _ d: UInt64 = 0, _ e: UInt64 = 0,
                  _ f: UInt64 = 0) throws(UserPatchError) -> Int64 {
         if let seccomp {
@@ -1283,6 +1299,10 @@ final class Injector {
         r.r9 = f
         do throws(PtraceFailure) {
             try Ptrace.setRegisters(tid, r)
+            if let n = Injector.sigtermAtInjection {
+                Injector.injectionsDone += 1
+                if Injector.injectionsDone == n { kill(getpid(), SIGTERM) }
+            }
             for _ in 0..<64 {
                 try Ptrace.singleStep(tid)
                 let report = try Ptrace.waitStop(tid, deadline: deadline)
