@@ -49,6 +49,19 @@ struct PlannerTests {
         #expect(plan.steps == ["activate CVE-2024-0001 1"])
     }
 
+    /// Regression (adversarial review): an ACTIVE region whose entry bytes were restored by another tool
+    /// was reported as live; "No changes" while the process ran the old code.
+    @Test func detachedMarkerIsNotLiveAndIsActivatedAgain() {
+        var process = PF.process(1, markers: [a.metadata.uuid])
+        process.patches[0].state = "detached"
+        let live = PF.live(store: [PF.installed(a)], processes: [process])
+        let desired = DesiredState(patches: [PF.declare(a, .activated)])
+        #expect(Planner.plan(desired: desired, live: live).steps == ["activate CVE-2024-0001 1"])
+        let status = StatusReport.build(desired: desired, live: live)
+        #expect(status.patches.first?.processes.first?.live == false)
+        #expect(status.patches.first?.processes.first?.markerState == "detached")
+    }
+
     @Test func deactivatedAndAbsentTakeDownThenRemove() {
         let desired = DesiredState(patches: [PF.declare(a, .deactivated), PF.declare(b, .absent, line: 12)])
         let live = PF.live(store: [PF.installed(a), PF.installed(b)],

@@ -500,6 +500,39 @@ extension EngineTests {
     }
 }
 
+extension EngineTests {
+    /// Regression (adversarial review): another tool writes the original entry bytes back over our detour.
+    /// Readback must call the region `detached` (not live), and activating again re-commits the detours to
+    /// the same region (threads may still be inside it, so it is not replaced).
+    @Test func entryRestoredByAnotherToolIsDetachedAndReattached() throws {
+        let fx = try EngineFixture()
+        defer { fx.cleanup() }
+        let p = try fx.start("busy", "2")
+        defer { p.stop() }
+        let request = try fx.computeRequest()
+        #expect(try UserPatchEngine.activate(request, pid: p.pid).outcome == .activated)
+        let region = try #require(UserPatchEngine.readback(pid: p.pid).first)
+        #expect(region.effectiveState == "active" && region.entriesIntact == true)
+        let f = try #require(region.header?.functions.first)
+        // "Another tool": restore the original bytes through /proc/PID/mem.
+        let mem = try #require(ProcMem(pid: p.pid))
+        #expect(mem.write(f.original, at: f.site))
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        let detached = try #require(UserPatchEngine.readback(pid: p.pid).first)
+        #expect(detached.effectiveState == "detached" && detached.entriesIntact == false)
+        // Activating again repairs it in place.
+        let again = try UserPatchEngine.activate(request, pid: p.pid)
+        #expect(again.outcome == .activated && again.regionAddress == region.address)
+        #expect(p.settle(expectNew: true)?.new ?? 0 > 0)
+        #expect(UserPatchEngine.readback(pid: p.pid).first?.effectiveState == "active")
+        #expect(try UserPatchEngine.deactivate(uuid: request.uuid, pid: p.pid).outcome == .deactivated)
+        #expect(p.settle(expectNew: false)?.old ?? 0 > 0)
+        #expect(UserPatchEngine.readback(pid: p.pid).isEmpty)
+        #expect(p.isAlive)
+        #expect(p.counts()?.wrong == 0)
+    }
+}
+
 final class Observations: @unchecked Sendable {
     private let lock = NSLock()
     private var frozen = 0, total = 0, maxThreads = 0

@@ -55,8 +55,10 @@ struct LiveIndex {
     }
 
     /// Whether a marker counts as "live": every state except `prepared` (region mapped, detours not
-    /// written yet). `inconsistent` counts as live: code of the patch may run.
-    static func isLive(_ marker: UserPatchMarker) -> Bool { marker.state != "prepared" }
+    /// written yet) and `detached` (header ACTIVE but an entry no longer holds the detour: another tool
+    /// restored the original bytes, the patch code is not reached). `inconsistent` counts as live: code of
+    /// the patch may run.
+    static func isLive(_ marker: UserPatchMarker) -> Bool { marker.state != "prepared" && marker.state != "detached" }
 
     /// Facts for every user entity of `metadata`, sorted by target path.
     func userFacts(_ metadata: BundleMetadata) -> [UserEntityFacts] {

@@ -48,6 +48,18 @@ public struct UserPatchRegion: Sendable, Hashable {
     public var end: UInt64
     /// The decoded header, nil when unreadable or invalid.
     public var header: PatchRegionHeader?
+    /// For an ACTIVE header: whether every replaced function's entry still holds the detour bytes the
+    /// header records (read with process_vm_readv; nil when not checked). A debugger or another tool that
+    /// wrote the original bytes back leaves an ACTIVE header whose code is no longer reached.
+    public var entriesIntact: Bool? = nil
+
+    /// The state to report: the header's (`active`, `prepared`, `inconsistent`), or `detached` when the
+    /// header says ACTIVE but an entry no longer holds its detour; nil without a readable header.
+    public var effectiveState: String? {
+        guard let header else { return nil }
+        if header.state == .active && entriesIntact == false { return "detached" }
+        return "\(header.state)".lowercased()
+    }
 }
 
 /// The ptrace engine: activates and deactivates user patches in running x86-64 processes.
@@ -128,7 +140,14 @@ public enum UserPatchEngine {
         }
         return order.map { uuid in
             let r = byUUID[uuid]!
-            return UserPatchRegion(uuid: uuid, address: r.start, end: r.end, header: readHeader(pid: pid, at: r.start))
+            let header = readHeader(pid: pid, at: r.start)
+            var region = UserPatchRegion(uuid: uuid, address: r.start, end: r.end, header: header)
+            if let header, header.state == .active {
+                region.entriesIntact = header.functions.allSatisfy {
+                    Ptrace.readMemory(pid: pid, address: $0.site, count: $0.detour.count) == $0.detour
+                }
+            }
+            return region
         }
     }
 
@@ -314,16 +333,26 @@ final class EngineSession {
             }
             switch header.state {
             case .active:
+                var intact = true, pristine = true
                 for f in header.functions {
                     let cur = Ptrace.readMemory(pid: pid, address: f.site, count: f.detour.count)
-                    if cur != f.detour {
-                        throw error(.foreignModification,
-                                    "patch is marked ACTIVE but \(f.symbol) at 0x\(hex(f.site)) no longer holds its detour",
-                                    hint: "another tool rewrote the entry; restart the process")
-                    }
+                    if cur != f.detour { intact = false }
+                    if cur != Array(f.original.prefix(f.detour.count)) { pristine = false }
                 }
-                return UserPatchEngineResult(outcome: .alreadyActive, pauseNanoseconds: nil, threads: 0,
-                                             busyRetries: 0, regionAddress: existing.address)
+                if intact {
+                    return UserPatchEngineResult(outcome: .alreadyActive, pauseNanoseconds: nil, threads: 0,
+                                                 busyRetries: 0, regionAddress: existing.address)
+                }
+                guard pristine else {
+                    let f = header.functions.first { Ptrace.readMemory(pid: pid, address: $0.site, count: $0.detour.count) != $0.detour }
+                    throw error(.foreignModification,
+                                "patch is marked ACTIVE but \(f?.symbol ?? "an entry") at 0x\(hex(f?.site ?? 0)) holds neither its detour nor the original bytes",
+                                hint: "another tool rewrote the entry; restart the process")
+                }
+                // Every entry holds its original bytes again (a debugger or another tool restored them): the
+                // region is intact but unreached. Threads may still be inside it, so it is not replaced: the
+                // detours are committed again, pointing at it (whole process stopped, as for a new patch).
+                return try reattach(existing: existing, header: header)
             case .inconsistent:
                 throw error(.inconsistent, "the region of this patch is marked INCONSISTENT by an earlier failed rollback",
                             hint: "restart the process")
@@ -470,6 +499,42 @@ final class EngineSession {
             }
         }
         throw error(.noNearSpace, "every free range near \(target.path) was taken concurrently (8 attempts)")
+    }
+
+    /// Re-commits the detours of an ACTIVE region whose entries were restored to their original bytes by
+    /// someone else ("detached"), with the same BUSY back-off as an activation. The region is left as it is
+    /// when this fails.
+    func reattach(existing: UserPatchRegion, header: PatchRegionHeader) throws(UserPatchError) -> UserPatchEngineResult {
+        let mapName = "/proc/\(pid)/map_files/\(hex(existing.address))-\(hex(existing.address + UInt64(header.headerSize)))"
+        let file = open(mapName, O_RDWR | O_CLOEXEC)
+        if file < 0 {
+            throw error(.permission, "cannot open the region header \(mapName): \(String(cString: strerror(errno)))")
+        }
+        defer { close(file) }
+        let region = PreparedRegion(base: existing.address, size: Int(existing.end - existing.address), file: file)
+        var h = header
+        let deadline = cls_monotonic_ns() + UInt64(options.busyDeadline * 1e9)
+        var backoffNs: UInt64 = 1_000_000
+        var busyRetries = 0
+        while true {
+            do throws(CommitFailure) {
+                let (pause, count) = try commitDetours(region: region, header: &h)
+                return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count,
+                                             busyRetries: busyRetries, regionAddress: existing.address,
+                                             steppedInstructions: stepOutInstructions)
+            } catch {
+                switch error {
+                case let .busy(e):
+                    busyRetries += 1
+                    if cls_monotonic_ns() + backoffNs > deadline { throw e }
+                    var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
+                    nanosleep(&ts, nil)
+                    backoffNs *= 2
+                case let .fatal(e):
+                    throw e
+                }
+            }
+        }
     }
 
     /// Picks a page-aligned address for `size` bytes such that every byte of the region is within

@@ -57,10 +57,10 @@ struct ApplyRuntime {
 
     /// The probe used right before each action.
     var probe: ProcFSProbe {
-        let readHeaders = root == "/"
+        let readHeaders = readsLiveProcesses(root: root)
         return ProcFSProbe(paths: paths, headerState: { pid, uuid, _ in
             guard readHeaders else { return nil }
-            return UserPatchEngine.readback(pid: pid).first { $0.uuid == uuid }?.header.map { "\($0.state)".lowercased() }
+            return UserPatchEngine.readback(pid: pid).first { $0.uuid == uuid }?.effectiveState
         })
     }
 
