@@ -62,6 +62,12 @@ struct PatchSetDecoder {
             reader.error("\(what) '\(value)' must not contain whitespace or '/'", at: node)
             return nil
         }
+        // Control characters (a quoted "\0" or "\e" escape) would end up in store paths, logs and terminals.
+        if let bad = value.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            let shown = String(String.UnicodeScalarView(value.unicodeScalars.map { $0.properties.generalCategory == .control ? "\u{FFFD}" : $0 }))
+            reader.error("\(what) '\(shown)' must not contain control characters (U+\(String(format: "%04X", bad.value)))", at: node)
+            return nil
+        }
         return value
     }
 
