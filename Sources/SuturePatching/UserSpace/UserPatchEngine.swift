@@ -606,7 +606,7 @@ final class EngineSession {
                 // memfd_create(name, MFD_CLOEXEC | MFD_EXEC); MFD_EXEC (6.3+) keeps vm.memfd_noexec=1 from
                 // sealing it non-executable; older kernels reject the flag with EINVAL.
                 let name = Array((UserPatchEngine.memfdPrefix + uuid).utf8) + [0]
-                let fdRaw = try inj.withStackBytes(name) { (addr) throws(UserPatchError) -> Int64 in
+                let fdRaw = try inj.withScratchBytes(name) { (addr) throws(UserPatchError) -> Int64 in
                     // MFD_CLOEXEC|MFD_EXEC (Linux 6.3+; EINVAL before), else MFD_CLOEXEC alone; a seccomp
                     // filter that allows only the latter gets only the latter.
                     var r = inj.allows(319, addr, 0x1 | 0x10) ? try inj.syscall(319, addr, 0x1 | 0x10) : -Int64(EINVAL)
@@ -801,6 +801,7 @@ final class EngineSession {
     /// mmap(PROT_READ / PROT_READ|PROT_WRITE / PROT_READ|PROT_EXEC, MAP_SHARED|MAP_FIXED_NOREPLACE), close,
     /// munmap.
     static let injectedSyscallShapes: [(name: String, nr: Int32, args: [UInt64])] = [
+        ("mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS) for the memfd name", 9, [0, 4096, 0x3, 0x22, UInt64.max, 0]),
         ("memfd_create(MFD_CLOEXEC)", 319, [0, 0x1]),
         ("mmap(PROT_READ, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x1, 0x100001, 3, 0]),
         ("mmap(PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED_NOREPLACE)", 9, [0, 4096, 0x3, 0x100001, 3, 0]),
@@ -1387,15 +1388,20 @@ final class Injector {
         }
     }
 
-    /// Writes `bytes` below the red zone of the stopped thread's stack, runs `body` with their address,
-    /// and restores the stack bytes.
-    func withStackBytes<T>(_ bytes: [UInt8], _ body: (UInt64) throws(UserPatchError) -> T) throws(UserPatchError) -> T {
-        let addr = (saved.rsp &- 128 &- 512 &- UInt64(bytes.count)) & ~15
-        let old = Ptrace.readMemory(pid: pid, address: addr, count: bytes.count)
-        guard Ptrace.writeMemory(pid: pid, address: addr, bytes: bytes) else {
-            throw session.error(.permission, "cannot write to the stack of thread \(tid) at 0x\(hex(addr))")
+    /// Puts `bytes` into a private anonymous page mapped for the purpose (injected `mmap`), runs `body` with
+    /// their address, and unmaps the page. Not the thread's stack: a stack allocated on the heap (coroutines,
+    /// green threads) could hold live data of running threads below `rsp`, which a write-then-restore would
+    /// race with.
+    func withScratchBytes<T>(_ bytes: [UInt8], _ body: (UInt64) throws(UserPatchError) -> T) throws(UserPatchError) -> T {
+        let page: UInt64 = 4096
+        // mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        let r = try syscall(9, 0, page, 0x3, 0x22, UInt64.max, 0)
+        guard r >= 0 else { throw session.injectedFailure("mmap (scratch page)", r) }
+        let addr = UInt64(r)
+        defer { _ = try? syscall(11, addr, page) }
+        guard bytes.count <= Int(page), Ptrace.writeMemory(pid: pid, address: addr, bytes: bytes) else {
+            throw session.error(.permission, "cannot write to the scratch page at 0x\(hex(addr)) of thread \(tid)")
         }
-        defer { if let old { _ = Ptrace.writeMemory(pid: pid, address: addr, bytes: old) } }
         return try body(addr)
     }
 }
