@@ -395,7 +395,6 @@ final class EngineSession {
             total += (max(s.size, 1) + page - 1) / page * page
         }
 
-        var busyRetries = 0
         var resolveImport: ((String) -> UInt64?)?
         var attemptMaps = maps
         var excluded: [(UInt64, UInt64)] = []
@@ -468,35 +467,18 @@ final class EngineSession {
             orphan = nil
             hooks.afterPrepare?(pid)
 
-            // Commit with BUSY back-off.
-            let deadline = cls_monotonic_ns() + UInt64(options.busyDeadline * 1e9)
-            var backoffNs: UInt64 = 1_000_000
-            while true {
-                do throws(CommitFailure) {
-                    let (pause, count) = try commitDetours(region: prepared, header: &header)
-                    return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count,
-                                                 busyRetries: busyRetries, regionAddress: base,
-                                                 steppedInstructions: stepOutInstructions)
-                } catch {
-                    switch error {
-                    case let .busy(e):
-                        busyRetries += 1
-                        let now = cls_monotonic_ns()
-                        if now + backoffNs > deadline {
-                            cleanupPreparedRegion(prepared)
-                            throw e
-                        }
-                        var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
-                        nanosleep(&ts, nil)
-                        backoffNs *= 2
-                    case let .fatal(e):
-                        if e.code != .targetExited && e.code != .execRace && e.code != .inconsistent {
-                            cleanupPreparedRegion(prepared)
-                        }
-                        throw e
-                    }
-                }
-            }
+            // Commit with BUSY back-off; the prepared region is unmapped again when the commit gives up
+            // (nothing references it), except when the process is gone or the region is INCONSISTENT.
+            let ((pause, count), retries) = try retryingBusy({ () throws(CommitFailure) in
+                try commitDetours(region: prepared, header: &header)
+            }, onGiveUp: { _ in
+                cleanupPreparedRegion(prepared)
+            }, onFatal: { e in
+                if e.code != .targetExited && e.code != .execRace && e.code != .inconsistent { cleanupPreparedRegion(prepared) }
+            })
+            return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count,
+                                         busyRetries: retries, regionAddress: base,
+                                         steppedInstructions: stepOutInstructions)
         }
         throw error(.noNearSpace, "every free range near \(target.path) was taken concurrently (8 attempts)")
     }
@@ -513,24 +495,38 @@ final class EngineSession {
         defer { close(file) }
         let region = PreparedRegion(base: existing.address, size: Int(existing.end - existing.address), file: file)
         var h = header
+        let ((pause, count), retries) = try retryingBusy { () throws(CommitFailure) in
+            try commitDetours(region: region, header: &h)
+        }
+        return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count, busyRetries: retries,
+                                     regionAddress: existing.address, steppedInstructions: stepOutInstructions)
+    }
+
+    /// Runs one stop-the-world `attempt` until it succeeds, retrying BUSY after 1 ms, 2 ms, 4 ms … until
+    /// `options.busyDeadline`. `onGiveUp` runs before the last BUSY error is thrown at the deadline,
+    /// `onFatal` before a fatal one is.
+    /// - Returns: the attempt's result and the number of BUSY retries.
+    func retryingBusy<T>(_ attempt: () throws(CommitFailure) -> T, onGiveUp: (UserPatchError) -> Void = { _ in },
+                         onFatal: (UserPatchError) -> Void = { _ in }) throws(UserPatchError) -> (T, Int) {
         let deadline = cls_monotonic_ns() + UInt64(options.busyDeadline * 1e9)
         var backoffNs: UInt64 = 1_000_000
-        var busyRetries = 0
+        var retries = 0
         while true {
             do throws(CommitFailure) {
-                let (pause, count) = try commitDetours(region: region, header: &h)
-                return UserPatchEngineResult(outcome: .activated, pauseNanoseconds: pause, threads: count,
-                                             busyRetries: busyRetries, regionAddress: existing.address,
-                                             steppedInstructions: stepOutInstructions)
+                return (try attempt(), retries)
             } catch {
                 switch error {
                 case let .busy(e):
-                    busyRetries += 1
-                    if cls_monotonic_ns() + backoffNs > deadline { throw e }
+                    retries += 1
+                    if cls_monotonic_ns() + backoffNs > deadline {
+                        onGiveUp(e)
+                        throw e
+                    }
                     var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
                     nanosleep(&ts, nil)
                     backoffNs *= 2
                 case let .fatal(e):
+                    onFatal(e)
                     throw e
                 }
             }
@@ -1240,29 +1236,11 @@ final class EngineSession {
         for f in header.functions where f.detour.count > 1 {
             ranges.append((f.site + 1, f.site + UInt64(f.detour.count), "the detour of \(f.symbol)"))
         }
-        let deadline = cls_monotonic_ns() + UInt64(options.busyDeadline * 1e9)
-        var backoffNs: UInt64 = 1_000_000
-        var busyRetries = 0
-        while true {
-            do throws(CommitFailure) {
-                let (pause, count) = try revertOnce(region: region, header: header, ranges: ActivenessRanges(ranges: ranges),
-                                                    file: file)
-                return UserPatchEngineResult(outcome: .deactivated, pauseNanoseconds: pause, threads: count,
-                                             busyRetries: busyRetries, regionAddress: region.address,
-                                             steppedInstructions: stepOutInstructions)
-            } catch {
-                switch error {
-                case let .busy(e):
-                    busyRetries += 1
-                    if cls_monotonic_ns() + backoffNs > deadline { throw e }
-                    var ts = timespec(tv_sec: Int(backoffNs / 1_000_000_000), tv_nsec: Int(backoffNs % 1_000_000_000))
-                    nanosleep(&ts, nil)
-                    backoffNs *= 2
-                case let .fatal(e):
-                    throw e
-                }
-            }
+        let ((pause, count), retries) = try retryingBusy { () throws(CommitFailure) in
+            try revertOnce(region: region, header: header, ranges: ActivenessRanges(ranges: ranges), file: file)
         }
+        return UserPatchEngineResult(outcome: .deactivated, pauseNanoseconds: pause, threads: count, busyRetries: retries,
+                                     regionAddress: region.address, steppedInstructions: stepOutInstructions)
     }
 
     func revertOnce(region: UserPatchRegion, header: PatchRegionHeader, ranges: ActivenessRanges,
