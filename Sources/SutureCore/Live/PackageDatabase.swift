@@ -165,6 +165,8 @@ public struct PackageDatabase: Sendable {
     /// Parses the text of a dpkg status file into its installed packages (see the type's documentation for
     /// which states count). Paragraphs without `Package` or `Version` are skipped.
     public static func parseDpkgStatus(_ text: String) -> [InstalledPackage] {
+        // Byte-level (the status file is ~0.7 MB on a small Debian host, and the plan path reads it on every
+        // run: a Character-based split was a top entry of the plan path's profile).
         var packages: [InstalledPackage] = []
         var name = "", version = "", architecture = "", status = ""
         func flush() {
@@ -174,18 +176,38 @@ public struct PackageDatabase: Sendable {
             }
             name = ""; version = ""; architecture = ""; status = ""
         }
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if raw.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { flush(); continue }
-            if raw.first == " " || raw.first == "\t" { continue }   // continuation line
-            guard let colon = raw.firstIndex(of: ":") else { continue }
-            let field = raw[..<colon]
-            let value = LiveFS.trimmed(String(raw[raw.index(after: colon)...]))
-            switch field {
-            case "Package": name = value
-            case "Version": version = value
-            case "Architecture": architecture = value
-            case "Status": status = value
-            default: break
+        var copy = text
+        copy.withUTF8 { bytes in
+            let n = bytes.count
+            var lineStart = 0
+            while lineStart <= n {
+                var lineEnd = lineStart
+                while lineEnd < n && bytes[lineEnd] != 0x0A { lineEnd += 1 }
+                defer { lineStart = lineEnd + 1 }
+                var blank = true
+                for i in lineStart..<lineEnd where !(bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0D) {
+                    blank = false
+                    break
+                }
+                if blank { flush(); if lineEnd >= n { break }; continue }
+                if bytes[lineStart] == 0x20 || bytes[lineStart] == 0x09 { continue }   // continuation line
+                var colon = lineStart
+                while colon < lineEnd && bytes[colon] != 0x3A { colon += 1 }
+                if colon == lineEnd { continue }
+                func fieldIs(_ s: StaticString) -> Bool {
+                    let len = s.utf8CodeUnitCount
+                    guard colon - lineStart == len else { return false }
+                    for k in 0..<len where bytes[lineStart + k] != s.utf8Start[k] { return false }
+                    return true
+                }
+                var v0 = colon + 1, v1 = lineEnd
+                while v0 < v1 && (bytes[v0] == 0x20 || bytes[v0] == 0x09) { v0 += 1 }
+                while v1 > v0 && (bytes[v1 - 1] == 0x20 || bytes[v1 - 1] == 0x09 || bytes[v1 - 1] == 0x0D) { v1 -= 1 }
+                func value() -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[v0..<v1]), as: UTF8.self) }
+                if fieldIs("Package") { name = value() }
+                else if fieldIs("Version") { version = value() }
+                else if fieldIs("Architecture") { architecture = value() }
+                else if fieldIs("Status") { status = value() }
             }
         }
         flush()

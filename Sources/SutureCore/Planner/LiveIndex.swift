@@ -50,8 +50,10 @@ struct LiveIndex {
         if entity.targetBuildID.isEmpty { return object.path == entity.targetPath }
         if object.buildID.isEmpty { return false }
         if object.buildID == entity.targetBuildID { return true }
-        return object.buildID.count == entity.targetBuildID.count
-            && object.buildID.lowercased() == entity.targetBuildID.lowercased()
+        // ASCII case-insensitive without allocating: this runs for every process × object × entity, and
+        // `lowercased()` here was a top entry of the plan path's profile.
+        @inline(__always) func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+        return object.buildID.utf8.elementsEqual(entity.targetBuildID.utf8) { lower($0) == lower($1) }
     }
 
     /// Whether a marker counts as "live": every state except `prepared` (region mapped, detours not
