@@ -91,7 +91,7 @@ public struct UserBundleRequest: Sendable, Hashable {
 /// For each `--replace OLD[=NEW]` it records the target function's offset from the link base (lowest
 /// `PT_LOAD` `p_vaddr`), its size, its first bytes (up to 16, read from the target file) and the
 /// replacement symbol; it refuses functions the detour cannot be written into safely:
-/// - shorter than the 5-byte `jmp rel32` (9 bytes when the entry is `endbr64`, which is kept);
+/// - shorter than the 5-byte `jmp rel32` (9 bytes when the entry is `endbr64`, which is kept; ``X86Detour``);
 /// - with a direct branch (in the function itself or its `OLD.cold` part) landing inside the detour bytes
 ///   (`X86BranchScanner`).
 /// The payload's undefined symbols that the target defines (static functions, globals, copy-relocated
@@ -100,10 +100,6 @@ public struct UserBundleRequest: Sendable, Hashable {
 /// unsupported relocations are refused here, not at activation). Target symbols come from the target's
 /// `.symtab` and `.dynsym`, or from `symbols` (whose build-id must equal the target's) when stripped.
 public enum UserBundleBuilder {
-    /// Size of the detour `jmp rel32`.
-    public static let detourSize: UInt64 = 5
-    static let endbr64: [UInt8] = [0xf3, 0x0f, 0x1e, 0xfa]
-
     /// The result of `build`.
     public struct Output: Sendable {
         /// The written metadata.
@@ -206,9 +202,9 @@ public enum UserBundleBuilder {
             do { code = try target.bytes(atVirtualAddress: linkBase + offset, count: Int(sym.size)) } catch {
                 throw UserBundleError("function \(r.old): cannot read its code: \(error.message)")
             }
-            let start: UInt64 = code.starts(with: endbr64) ? 4 : 0
-            guard sym.size >= start + detourSize else {
-                throw UserBundleError("function \(r.old) is \(sym.size) bytes, shorter than the \(start + detourSize)-byte detour\(start > 0 ? " (after endbr64)" : ""): writing it would overwrite the next function")
+            let start = X86Detour.siteOffset(entryBytes: code)
+            guard sym.size >= X86Detour.minimumFunctionSize(entryBytes: code) else {
+                throw UserBundleError("function \(r.old) is \(sym.size) bytes, shorter than the \(X86Detour.minimumFunctionSize(entryBytes: code))-byte detour\(start > 0 ? " (after endbr64)" : ""): writing it would overwrite the next function")
             }
             // Branches into the detour bytes (start, start + 5) from the function and its .cold part.
             var regions: [(name: String, address: UInt64, code: [UInt8])] = [(r.old, sym.value, code)]
@@ -217,13 +213,13 @@ public enum UserBundleBuilder {
                     regions.append((cold.name, cold.value, bytes))
                 }
             }
-            let low = sym.value + start, high = sym.value + start + detourSize
+            let site = sym.value + start
             for region in regions {
                 let scan = X86BranchScanner.branchTargets(in: region.code)
                 for t in scan.targets {
                     let absolute = UInt64(bitPattern: Int64(bitPattern: region.address) &+ t)
-                    if absolute > low && absolute < high {
-                        throw UserBundleError("function \(r.old): a branch in \(region.name) lands at entry+\(absolute - sym.value), inside the \(detourSize)-byte detour at entry+\(start); it cannot be patched safely\(scan.decoded ? "" : " (conservative scan: the decoder did not understand all of \(region.name))")")
+                    if X86Detour.landsInside(absolute, site: site) {
+                        throw UserBundleError("function \(r.old): a branch in \(region.name) lands at entry+\(absolute - sym.value), inside the \(X86Detour.jumpSize)-byte detour at entry+\(start); it cannot be patched safely\(scan.decoded ? "" : " (conservative scan: the decoder did not understand all of \(region.name))")")
                     }
                 }
             }

@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxShim
+import SutureCore
+
+/// Deactivation: revert the detours from the region header alone, then unmap the inert region.
+extension EngineSession {
+    // MARK: - Deactivate
+
+    func deactivate(uuid: String, startTime: UInt64?) throws(UserPatchError) -> UserPatchEngineResult {
+        raiseScheduler()
+        defer { restoreScheduler() }
+        try preflight(startTime: startTime)
+        guard let maps = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
+        guard let region = UserPatchEngine.regions(pid: pid, maps: maps).first(where: { $0.uuid == uuid }) else {
+            return UserPatchEngineResult(outcome: .notPresent, pauseNanoseconds: nil, threads: 0, busyRetries: 0,
+                                         regionAddress: nil)
+        }
+        guard let header = region.header else {
+            throw error(.inconsistent, "the region of patch \(uuid) has no valid header", hint: "restart the process")
+        }
+        if header.state == .inconsistent {
+            throw error(.inconsistent, "the region of patch \(uuid) is marked INCONSISTENT", hint: "restart the process")
+        }
+        let mapName = "/proc/\(pid)/map_files/\(hex(region.address))-\(hex(region.address + UInt64(header.headerSize)))"
+        let file = open(mapName, O_RDWR | O_CLOEXEC)
+        if file < 0 {
+            throw error(.permission, "cannot open the region header \(mapName): \(String(cString: strerror(errno)))")
+        }
+        defer { close(file) }
+        if header.state == .prepared {
+            // Inert region (no detour references it): just unmap it.
+            try withInjectionThread(phase: "cleanup") { (inj) throws(UserPatchError) in
+                let r = try inj.syscall(.munmap, region.address, region.end - region.address)
+                if r < 0 { throw self.injectedFailure("munmap", r) }
+            }
+            return UserPatchEngineResult(outcome: .notPresent, pauseNanoseconds: nil, threads: 0, busyRetries: 0,
+                                         regionAddress: region.address)
+        }
+        var ranges = [(start: UInt64, end: UInt64, name: String)]()
+        ranges.append((region.address, region.end, "the patch region of \(uuid)"))
+        for f in header.functions where f.detour.count > 1 {
+            ranges.append((f.site + 1, f.site + UInt64(f.detour.count), "the detour of \(f.symbol)"))
+        }
+        let ((pause, count), retries) = try retryingBusy { () throws(CommitFailure) in
+            try revertOnce(region: region, header: header, ranges: ActivenessRanges(ranges: ranges), file: file)
+        }
+        return UserPatchEngineResult(outcome: .deactivated, pauseNanoseconds: pause, threads: count, busyRetries: retries,
+                                     regionAddress: region.address, steppedInstructions: stepOutInstructions)
+    }
+
+    func revertOnce(region: UserPatchRegion, header: PatchRegionHeader, ranges: ActivenessRanges,
+                    file: Int32) throws(CommitFailure) -> (UInt64, Int) {
+        let result = try stoppedWindow(phase: "revert", regionStart: region.address, uuid: header.uuid, ranges: ranges,
+                                       busyHint: "a thread is inside the patch code; retry later") {
+            (mem) throws(CommitFailure) in
+            var toRestore: [PatchRegionHeader.Function] = []
+            for f in header.functions {
+                let cur = mem.read(f.detour.count, at: f.site)
+                if cur == f.detour { toRestore.append(f); continue }
+                if cur == f.original { continue }
+                throw CommitFailure.fatal(error(.foreignModification,
+                    "\(f.symbol) at 0x\(hex(f.site)) holds \(cur.map(PatchRegionHeader.hexString) ?? "unreadable bytes"), neither our detour nor the original",
+                    hint: "another tool changed the entry; nothing was restored"))
+            }
+            var restored: [PatchRegionHeader.Function] = []
+            for f in toRestore {
+                if mem.write(f.original, at: f.site) { restored.append(f); continue }
+                var failed = false
+                for r in restored.reversed() where !mem.write(r.detour, at: r.site) { failed = true }
+                if failed { _ = writeState(.inconsistent, file: file) }
+                throw CommitFailure.fatal(failed
+                    ? error(.inconsistent, "restoring \(f.symbol) failed and re-applying the detours failed", hint: "restart the process")
+                    : error(.permission, "restoring \(f.symbol) through /proc/\(pid)/mem failed; the patch stays active"))
+            }
+            _ = writeState(.prepared, file: file)
+        }
+        // Unmap the now-inert region (header PREPARED, no detour points into it, no thread was in it)
+        // after the whole-process window, with one thread borrowed for the munmap: keeps the injection
+        // out of the pause. If it fails the region stays mapped and inert; a later deactivate removes it.
+        _ = try? withInjectionThread(phase: "cleanup") { (inj) throws(UserPatchError) in
+            _ = try inj.syscall(.munmap, region.address, region.end - region.address)
+        }
+        return result
+    }
+}

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxShim
+import SutureCore
+
+/// A patch region found in a process by readback (no stop).
+public struct UserPatchRegion: Sendable, Hashable {
+    /// Patch uuid from the mapping name.
+    public var uuid: String
+    /// First address of the region (the header).
+    public var address: UInt64
+    /// One past the last mapped byte of the region.
+    public var end: UInt64
+    /// The decoded header, nil when unreadable or invalid.
+    public var header: PatchRegionHeader?
+    /// For an ACTIVE header: whether every replaced function's entry still holds the detour bytes the
+    /// header records (read with process_vm_readv; nil when not checked). A debugger or another tool that
+    /// wrote the original bytes back leaves an ACTIVE header whose code is no longer reached.
+    public var entriesIntact: Bool? = nil
+
+    /// The state to report: the header's (`active`, `prepared`, `inconsistent`), or `detached` when the
+    /// header says ACTIVE but an entry no longer holds its detour; nil without a readable header.
+    public var effectiveState: String? {
+        guard let header else { return nil }
+        if header.state == .active && entriesIntact == false { return "detached" }
+        return "\(header.state)".lowercased()
+    }
+}
+
+/// Readback: regions and headers found in a process without stopping it.
+extension UserPatchEngine {
+
+    static func regions(pid: Int32, maps: [ProcMapping]) -> [UserPatchRegion] {
+        var byUUID: [String: (start: UInt64, end: UInt64)] = [:]
+        var order: [String] = []
+        for m in maps {
+            guard let uuid = markerUUID(m.path) else { continue }
+            if let r = byUUID[uuid] {
+                byUUID[uuid] = (min(r.start, m.start), max(r.end, m.end))
+            } else {
+                byUUID[uuid] = (m.start, m.end)
+                order.append(uuid)
+            }
+        }
+        return order.map { uuid in
+            let r = byUUID[uuid]!
+            let header = readHeader(pid: pid, at: r.start)
+            var region = UserPatchRegion(uuid: uuid, address: r.start, end: r.end, header: header)
+            if let header, header.state == .active {
+                region.entriesIntact = header.functions.allSatisfy {
+                    Ptrace.readMemory(pid: pid, address: $0.site, count: $0.detour.count) == $0.detour
+                }
+            }
+            return region
+        }
+    }
+
+    /// `/memfd:suture:<uuid> (deleted)` → uuid.
+    static func markerUUID(_ path: String) -> String? {
+        let prefix = "/memfd:" + memfdPrefix
+        guard path.hasPrefix(prefix) else { return nil }
+        var rest = path.dropFirst(prefix.count)
+        if rest.hasSuffix(" (deleted)") { rest = rest.dropLast(10) }
+        return rest.isEmpty ? nil : String(rest)
+    }
+
+    static func readHeader(pid: Int32, at address: UInt64) -> PatchRegionHeader? {
+        guard let fixed = Ptrace.readMemory(pid: pid, address: address, count: PatchRegionHeader.fixedSize) else {
+            return nil
+        }
+        var size = 0
+        for i in 0..<4 { size |= Int(fixed[48 + i]) << (8 * i) }
+        guard size >= PatchRegionHeader.fixedSize, size <= 1 << 20,
+              let all = Ptrace.readMemory(pid: pid, address: address, count: size) else { return nil }
+        return PatchRegionHeader.decode(all)
+    }
+}
