@@ -13,7 +13,7 @@ extension EngineSession {
         defer { restoreScheduler() }
         try preflight(startTime: startTime)
         guard let maps = ProcMapping.read(pid: pid) else { throw error(.targetExited, "the process exited") }
-        guard let region = UserPatchEngine.regions(pid: pid, maps: maps).first(where: { $0.uuid == uuid }) else {
+        guard let region = UserPatchEngine.regions(in: tracee, maps: maps).first(where: { $0.uuid == uuid }) else {
             return UserPatchEngineResult(outcome: .notPresent, pauseNanoseconds: nil, threads: 0, busyRetries: 0,
                                          regionAddress: nil)
         }
@@ -38,13 +38,9 @@ extension EngineSession {
             return UserPatchEngineResult(outcome: .notPresent, pauseNanoseconds: nil, threads: 0, busyRetries: 0,
                                          regionAddress: region.address)
         }
-        var ranges = [(start: UInt64, end: UInt64, name: String)]()
-        ranges.append((region.address, region.end, "the patch region of \(uuid)"))
-        for f in header.functions where f.detour.count > 1 {
-            ranges.append((f.site + 1, f.site + UInt64(f.detour.count), "the detour of \(f.symbol)"))
-        }
+        let ranges = ActivenessRanges.revert(uuid: uuid, regionStart: region.address, regionEnd: region.end, header: header)
         let ((pause, count), retries) = try retryingBusy { () throws(CommitFailure) in
-            try revertOnce(region: region, header: header, ranges: ActivenessRanges(ranges: ranges), file: file)
+            try revertOnce(region: region, header: header, ranges: ranges, file: file)
         }
         return UserPatchEngineResult(outcome: .deactivated, pauseNanoseconds: pause, threads: count, busyRetries: retries,
                                      regionAddress: region.address, steppedInstructions: stepOutInstructions)
@@ -55,26 +51,18 @@ extension EngineSession {
         let result = try stoppedWindow(phase: "revert", regionStart: region.address, uuid: header.uuid, ranges: ranges,
                                        busyHint: "a thread is inside the patch code; retry later") {
             (mem) throws(CommitFailure) in
-            var toRestore: [PatchRegionHeader.Function] = []
-            for f in header.functions {
-                let cur = mem.read(f.detour.count, at: f.site)
-                if cur == f.detour { toRestore.append(f); continue }
-                if cur == f.original { continue }
+            switch DetourWriter.revert(header.functions, text: mem, setState: { writeState($0, file: file) }) {
+            case .reverted:
+                break
+            case let .foreign(f, cur):
                 throw CommitFailure.fatal(error(.foreignModification,
                     "\(f.symbol) at 0x\(hex(f.site)) holds \(cur.map(PatchRegionHeader.hexString) ?? "unreadable bytes"), neither our detour nor the original",
                     hint: "another tool changed the entry; nothing was restored"))
-            }
-            var restored: [PatchRegionHeader.Function] = []
-            for f in toRestore {
-                if mem.write(f.original, at: f.site) { restored.append(f); continue }
-                var failed = false
-                for r in restored.reversed() where !mem.write(r.detour, at: r.site) { failed = true }
-                if failed { _ = writeState(.inconsistent, file: file) }
+            case let .restoreFailed(f, failed):
                 throw CommitFailure.fatal(failed
                     ? error(.inconsistent, "restoring \(f.symbol) failed and re-applying the detours failed", hint: "restart the process")
                     : error(.permission, "restoring \(f.symbol) through /proc/\(pid)/mem failed; the patch stays active"))
             }
-            _ = writeState(.prepared, file: file)
         }
         // Unmap the now-inert region (header PREPARED, no detour points into it, no thread was in it)
         // after the whole-process window, with one thread borrowed for the munmap: keeps the injection

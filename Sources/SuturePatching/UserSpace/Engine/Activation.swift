@@ -32,28 +32,23 @@ extension EngineSession {
 
         // An existing region of this patch?
         var orphan: UserPatchRegion?
-        if let existing = UserPatchEngine.regions(pid: pid, maps: maps).first(where: { $0.uuid == uuid }) {
+        if let existing = UserPatchEngine.regions(in: tracee, maps: maps).first(where: { $0.uuid == uuid }) {
             guard let header = existing.header else {
                 throw error(.inconsistent, "a region named suture:\(uuid) exists but its header is unreadable",
                             hint: "restart the process")
             }
             switch header.state {
             case .active:
-                var intact = true, pristine = true
-                for f in header.functions {
-                    let cur = Ptrace.readMemory(pid: pid, address: f.site, count: f.detour.count)
-                    if cur != f.detour { intact = false }
-                    if cur != Array(f.original.prefix(f.detour.count)) { pristine = false }
-                }
-                if intact {
+                switch ActiveRegionEntries.classify(header, in: tracee) {
+                case .intact:
                     return UserPatchEngineResult(outcome: .alreadyActive, pauseNanoseconds: nil, threads: 0,
                                                  busyRetries: 0, regionAddress: existing.address)
-                }
-                guard pristine else {
-                    let f = header.functions.first { Ptrace.readMemory(pid: pid, address: $0.site, count: $0.detour.count) != $0.detour }
+                case let .foreign(f):
                     throw error(.foreignModification,
                                 "patch is marked ACTIVE but \(f?.symbol ?? "an entry") at 0x\(hex(f?.site ?? 0)) holds neither its detour nor the original bytes",
                                 hint: "another tool rewrote the entry; restart the process")
+                case .restored:
+                    break
                 }
                 // Every entry holds its original bytes again (a debugger or another tool restored them): the
                 // region is intact but unreached. Threads may still be inside it, so it is not replaced: the
@@ -72,7 +67,7 @@ extension EngineSession {
         var planned: [Planned] = []
         for f in entity.functions {
             let entry = target.loadBias &+ target.linkBase &+ f.offset
-            guard let cur = Ptrace.readMemory(pid: pid, address: entry, count: 16) else {
+            guard let cur = tracee.readMemory(at: entry, count: 16) else {
                 throw error(.unpatchableFunction, "\(f.symbol) at 0x\(hex(entry)) is not readable (offset 0x\(hex(f.offset)) outside the object?)")
             }
             if !f.expectedBytes.isEmpty, !cur.starts(with: f.expectedBytes.prefix(16)) {

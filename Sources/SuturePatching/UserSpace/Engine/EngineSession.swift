@@ -7,6 +7,8 @@ import SutureCore
 /// Everything one operation on one process does; lives on the ptrace thread only.
 final class EngineSession {
     let pid: Int32
+    /// The process as the engine's decisions read it.
+    let tracee: LiveTracee
     let comm: String
     let options: UserPatchOptions
     let hooks: UserPatchHooks
@@ -33,6 +35,7 @@ final class EngineSession {
 
     init(pid: Int32, options: UserPatchOptions, hooks: UserPatchHooks) {
         self.pid = pid
+        self.tracee = LiveTracee(pid: pid)
         self.comm = ProcFiles.comm(pid)
         self.options = options
         self.hooks = hooks

@@ -19,7 +19,7 @@ extension EngineSession {
             var addr = m.start
             while addr < m.end {
                 let n = Int(min(m.end - addr, 65536))
-                guard let b = Ptrace.readMemory(pid: pid, address: addr, count: n) else { break }
+                guard let b = tracee.readMemory(at: addr, count: n) else { break }
                 var i = 0
                 while i + 1 < b.count {
                     if b[i] == 0x0f && b[i + 1] == 0x05 {
@@ -114,10 +114,10 @@ extension EngineSession {
     /// struct rseq_cs {version, flags, start_ip, post_commit_offset, abort_ip}; linux/rseq.h).
     func inRseqCriticalSection(tid: Int32, rip: UInt64) -> Bool {
         guard let area = Ptrace.rseqArea(tid),
-              let csPtr = Ptrace.readMemory(pid: pid, address: area + 8, count: 8) else { return false }
+              let csPtr = tracee.readMemory(at: area + 8, count: 8) else { return false }
         let cs = csPtr.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         if cs == 0 { return false }
-        guard let d = Ptrace.readMemory(pid: pid, address: cs, count: 32) else { return true }
+        guard let d = tracee.readMemory(at: cs, count: 32) else { return true }
         func u(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(d[o + $1]) << (8 * UInt64($1)) } }
         let start = u(8), len = u(16)
         return rip >= start && rip < start &+ len

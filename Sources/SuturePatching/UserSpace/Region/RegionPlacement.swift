@@ -4,18 +4,23 @@ import Glibc
 import CLinuxShim
 import SutureCore
 
-/// Region placement: where in the address space the patch region goes.
-extension EngineSession {
+/// Region placement: where in the address space the patch region goes. Pure: reads nothing itself.
+enum RegionPlacement {
     /// Picks a page-aligned address for `size` bytes such that every byte of the region is within
     /// ±2 GiB (rel32 reach) of every byte of the target object, in a hole of `maps` with a one-page gap on
     /// both sides. Prefers holes below the object (the brk heap grows upward right after a non-PIE
     /// executable), nearest first.
-    func chooseRegionAddress(maps: [ProcMapping], target: TargetObject, size: UInt64,
-                             excluded: [(UInt64, UInt64)]) -> UInt64? {
+    ///
+    /// - Parameters:
+    ///   - target: the object's lowest and highest mapped address (`low ..< high`).
+    ///   - size: the region size in bytes (a multiple of the page size).
+    ///   - excluded: ranges `[start, end)` not to use (taken concurrently by an earlier attempt).
+    ///   - minAddress: the lowest address a mapping may start at (`vm.mmap_min_addr`, at least 64 KiB).
+    /// - Returns: the region's start address, nil when no hole fits.
+    static func chooseAddress(maps: [ProcMapping], target: (low: UInt64, high: UInt64), size: UInt64,
+                              excluded: [(UInt64, UInt64)], minAddress minAddr: UInt64) -> UInt64? {
         let page: UInt64 = 4096
         let reach: UInt64 = (1 << 31) - 1
-        let minText = ProcFiles.text("/proc/sys/vm/mmap_min_addr")?.sutureTrim("\n ") ?? ""
-        let minAddr = max(UInt64(minText) ?? 65536, 65536)
         // Window for the region start: [high - reach, low + reach - size].
         let lowLimit = target.high > reach ? target.high - reach : 0
         let highLimit = target.low + reach - size
@@ -46,5 +51,16 @@ extension EngineSession {
             }
         }
         return best?.addr
+    }
+}
+
+extension EngineSession {
+    /// ``RegionPlacement/chooseAddress(maps:target:size:excluded:minAddress:)`` near `target`, with this
+    /// host's `vm.mmap_min_addr`.
+    func chooseRegionAddress(maps: [ProcMapping], target: TargetObject, size: UInt64,
+                             excluded: [(UInt64, UInt64)]) -> UInt64? {
+        let minText = ProcFiles.text("/proc/sys/vm/mmap_min_addr")?.sutureTrim("\n ") ?? ""
+        return RegionPlacement.chooseAddress(maps: maps, target: (target.low, target.high), size: size,
+                                             excluded: excluded, minAddress: max(UInt64(minText) ?? 65536, 65536))
     }
 }

@@ -30,8 +30,14 @@ public struct UserPatchRegion: Sendable, Hashable {
 
 /// Readback: regions and headers found in a process without stopping it.
 extension UserPatchEngine {
-
+    /// The regions of `pid` in `maps`, headers read with process_vm_readv.
     static func regions(pid: Int32, maps: [ProcMapping]) -> [UserPatchRegion] {
+        regions(in: LiveTracee(pid: pid), maps: maps)
+    }
+
+    /// The Suture regions among `maps` (one per marker uuid, spanning all its mappings, in maps order),
+    /// each with its decoded header and, for an ACTIVE header, whether every entry still holds its detour.
+    static func regions(in tracee: some Tracee, maps: [ProcMapping]) -> [UserPatchRegion] {
         var byUUID: [String: (start: UInt64, end: UInt64)] = [:]
         var order: [String] = []
         for m in maps {
@@ -45,11 +51,11 @@ extension UserPatchEngine {
         }
         return order.map { uuid in
             let r = byUUID[uuid]!
-            let header = readHeader(pid: pid, at: r.start)
+            let header = readHeader(tracee, at: r.start)
             var region = UserPatchRegion(uuid: uuid, address: r.start, end: r.end, header: header)
             if let header, header.state == .active {
                 region.entriesIntact = header.functions.allSatisfy {
-                    Ptrace.readMemory(pid: pid, address: $0.site, count: $0.detour.count) == $0.detour
+                    tracee.readMemory(at: $0.site, count: $0.detour.count) == $0.detour
                 }
             }
             return region
@@ -65,14 +71,16 @@ extension UserPatchEngine {
         return rest.isEmpty ? nil : String(rest)
     }
 
-    static func readHeader(pid: Int32, at address: UInt64) -> PatchRegionHeader? {
-        guard let fixed = Ptrace.readMemory(pid: pid, address: address, count: PatchRegionHeader.fixedSize) else {
+    /// The region header at `address` (its size read from the fixed part first), nil when unreadable or
+    /// invalid.
+    static func readHeader(_ tracee: some Tracee, at address: UInt64) -> PatchRegionHeader? {
+        guard let fixed = tracee.readMemory(at: address, count: PatchRegionHeader.fixedSize) else {
             return nil
         }
         var size = 0
         for i in 0..<4 { size |= Int(fixed[48 + i]) << (8 * i) }
         guard size >= PatchRegionHeader.fixedSize, size <= 1 << 20,
-              let all = Ptrace.readMemory(pid: pid, address: address, count: size) else { return nil }
+              let all = tracee.readMemory(at: address, count: size) else { return nil }
         return PatchRegionHeader.decode(all)
     }
 }

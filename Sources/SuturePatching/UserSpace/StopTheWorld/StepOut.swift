@@ -23,9 +23,7 @@ extension EngineSession {
             if regs.orig_rax != UInt64.max || inRseqCriticalSection(tid: tid, rip: regs.rip) { return nil }
             while ranges.name(of: regs.rip) != nil {
                 if steps >= options.stepOutLimit { return nil }
-                // syscall (0f 05), sysenter (0f 34), int 0x80 (cd 80): entering the kernel could block.
-                guard let op = Ptrace.readMemory(pid: pid, address: regs.rip, count: 2),
-                      op != [0x0F, 0x05], op != [0x0F, 0x34], op != [0xCD, 0x80] else {
+                guard let op = tracee.readMemory(at: regs.rip, count: 2), !EngineSession.entersKernel(op) else {
                     return nil
                 }
                 try Ptrace.singleStep(tid)
@@ -48,5 +46,11 @@ extension EngineSession {
             }
             throw .fatal(map(error, phase: "stepping thread \(tid) out of the patched code"))
         }
+    }
+
+    /// Whether the instruction starting with `opcode` (its first two bytes) enters the kernel — `syscall`
+    /// (0f 05), `sysenter` (0f 34), `int 0x80` (cd 80) — which a single-step must not do (it could block).
+    static func entersKernel(_ opcode: [UInt8]) -> Bool {
+        opcode == [0x0F, 0x05] || opcode == [0x0F, 0x34] || opcode == [0xCD, 0x80]
     }
 }
