@@ -113,4 +113,38 @@ private func snapshot(_ root: URL) -> [String: String] {
         #expect(run.stderr.hasPrefix("\(root.path)/etc/suture/suture.yaml:1:1: error: unknown key 'requirePin' in "
                                      + "the config file; did you mean 'requirePins'?"))
     }
+    /// A patch declared twice identically is one patch: the summary counts it once and says a repeat was
+    /// merged; the warning names both places.
+    @Test func identicalRepeatCountsAsOnePatch() throws {
+        let root = try TestSupport.temporaryDirectory("suture-validate")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.copyItem(at: TestSupport.fixtures.appendingPathComponent("bad-manifests/bundles/demo-fix"),
+                                         to: root.appendingPathComponent("demo-fix"))
+        try Data("""
+        apiVersion: suture.dev/v1
+        kind: PatchSet
+        metadata: {name: demo}
+        spec:
+          patches:
+            - name: CVE-2024-0001
+              bundle: demo-fix
+              state: activated
+              target: {package: suture-demo, version: "1.0-1"}
+            - name: CVE-2024-0001
+              bundle: demo-fix
+              state: activated
+              target: {package: suture-demo, version: "1.0-1"}
+        """.utf8).write(to: root.appendingPathComponent("demo.yaml"))
+        let run = try suture(["validate", "demo.yaml", "--root", root.path], in: root)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout == "valid: 1 file, 1 PatchSet, 1 patch (1 identical repeat merged, see the warning): "
+                + "0 errors, 3 warnings\n")
+        #expect(run.stderr.contains("demo.yaml:10:7: warning: patch 'CVE-2024-0001' is declared twice, identically "
+                                    + "(also at line 6, column 7)"), "\(run.stderr)")
+
+        let json = try suture(["validate", "demo.yaml", "--root", root.path, "--json"], in: root)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(report["patches"] as? Int == 1)
+        #expect(report["identical_repeats"] as? Int == 1)
+    }
 }

@@ -88,6 +88,35 @@ private func patchSet(_ name: String, patch: String = "CVE-2024-0001", bundle: S
         ])
     }
 
+    /// A `*.yaml` link in a manifest directory whose target is missing, or that loops, is an error
+    /// naming the link (its declarations would otherwise vanish without a word); a broken link with
+    /// another name is a warning.
+    @Test func brokenManifestLinksAreErrorsNamingTheLink() throws {
+        let root = try ManifestFixtures.tree(["m/a.yaml": patchSet("a", state: "absent")])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = root.appendingPathComponent("m").path
+        let manager = FileManager.default
+        try manager.createSymbolicLink(atPath: dir + "/gone.yaml", withDestinationPath: "../elsewhere/gone.yaml")
+        try manager.createSymbolicLink(atPath: dir + "/loop.yml", withDestinationPath: "loop.yml")
+        try manager.createSymbolicLink(atPath: dir + "/notes", withDestinationPath: "missing-notes")
+        let result = ManifestFixtures.lintLoader().load(paths: [dir])
+        #expect(result.hasErrors)
+        #expect(result.diagnostics.map(\.description).sorted() == [
+            "error: \(dir)/gone.yaml: is a symbolic link to '../elsewhere/gone.yaml', which does not exist; "
+                + "fix or remove the link (its declarations cannot be read)",
+            "error: \(dir)/loop.yml: is a symbolic link loop (through 'loop.yml'); fix or remove the link "
+                + "(its declarations cannot be read)",
+            "warning: \(dir)/notes: is a symbolic link to 'missing-notes', which does not exist; skipped",
+        ])
+        #expect(result.files == [dir + "/a.yaml"])
+        // Named directly, a dangling link says so instead of "no such file or directory".
+        let direct = ManifestFixtures.lintLoader().load(paths: [dir + "/gone.yaml"])
+        #expect(direct.diagnostics.map(\.message) == [
+            "\(dir)/gone.yaml: is a symbolic link to '../elsewhere/gone.yaml', which does not exist; "
+                + "fix or remove the link (its declarations cannot be read)",
+        ])
+    }
+
     @Test func hostSelectorMatching() {
         let web = HostSelector(hostnames: ["web-*", "api-[0-9]"], labels: ["role": "web"])
         #expect(web.matches(hostname: "web-1", labels: ["role": "web", "dc": "x"]))
@@ -160,6 +189,8 @@ private func patchSet(_ name: String, patch: String = "CVE-2024-0001", bundle: S
         #expect(result.warnings.first?.message.contains("declared twice, identically") == true)
         #expect(result.desiredState.patches.count == 1)
         #expect(result.desiredState.patches.first?.patchSet == "a")
+        #expect(result.patchCount == 1)
+        #expect(result.identicalRepeats == 1)
     }
 
     @Test func missingPinIsAWarningOrAnErrorWithRequirePins() throws {
@@ -237,6 +268,75 @@ private func patchSet(_ name: String, patch: String = "CVE-2024-0001", bundle: S
         #expect(!result.hasErrors, "\(result.diagnostics)")
         #expect(result.desiredState.patches.map(\.target) == [.package(name: "p", version: "1"),
                                                               .package(name: "p", version: "1")])
+    }
+
+    /// YAML merge keys: `<<: *defaults` and `<<: [*a, *b]`, own keys winning over merged ones, earlier
+    /// merged mappings over later ones, merges of merges; labels merge too.
+    @Test func mergeKeysSupplyFields() throws {
+        let root = try ManifestFixtures.tree(["m.yaml": """
+            apiVersion: suture.dev/v1
+            kind: PatchSet
+            metadata: {name: m}
+            spec:
+              hosts:
+                labels: {<<: &common {dc: fra}, role: web}
+              patches:
+                - &defaults
+                  name: A
+                  bundle: a
+                  state: absent
+                  onStall: wait
+                  target: &t {package: p, version: "1"}
+                - <<: *defaults
+                  name: B
+                - &policy {name: X, bundle: x, onStall: revert, state: activated, target: {path: /usr/bin/x}}
+                - &deeper {<<: *policy, name: Y, bundle: c}
+                - <<: [*deeper, *defaults]
+                  name: C
+                  target: {<<: *t, version: "2"}
+            """])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.path + "/m.yaml"
+        let set = try #require(ManifestFixtures.lintLoader().load(paths: [file]).patchSets.first)
+        #expect(set.hosts.labels == ["dc": "fra", "role": "web"])
+        let byName = Dictionary(uniqueKeysWithValues: set.patches.map { ($0.name, $0) })
+        #expect(Set(byName.keys) == ["A", "B", "X", "Y", "C"])
+        let b = try #require(byName["B"])
+        #expect(b.bundle == "a" && b.state == .absent && b.onStall == .wait)
+        #expect(b.target == .package(name: "p", version: "1"))
+        let c = try #require(byName["C"])
+        #expect(c.bundle == "c" && c.state == .activated && c.onStall == .revert)   // *deeper wins over *defaults
+        #expect(c.target == .package(name: "p", version: "2"))                      // own key wins
+        // A merged value keeps its position: B's state is where *defaults writes it (line 11, column 14).
+        #expect(b.stateLocation == SourceLocation(file: file, line: 11, column: 14))
+    }
+
+    /// An error in a merged value is reported where the value is written, with file:line:column.
+    @Test func errorsInMergedValuesPointAtTheAnchoredText() throws {
+        let root = try ManifestFixtures.tree(["m.yaml": """
+            apiVersion: suture.dev/v1
+            kind: PatchSet
+            metadata: {name: m}
+            spec:
+              patches:
+                - &defaults {name: A, bundle: a, state: absent, target: {package: p, version: 1.10}}
+                - <<: *defaults
+                  name: B
+                - <<: [*defaults, 7]
+                  name: C
+            """])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.path + "/m.yaml"
+        let result = ManifestFixtures.lintLoader().load(paths: [file])
+        let errors = result.diagnostics.filter { $0.severity == .error }
+        let version = errors.filter { $0.message.hasPrefix("expected a string for 'version'") }
+        #expect(version.count == 3)   // A, and A's value again through B's and C's merges
+        #expect(version.allSatisfy { $0.location == SourceLocation(file: file, line: 6, column: 83) },
+                "\(version.map(\.description))")
+        #expect(errors.contains { $0.description.hasPrefix("\(file):9:23: error: the merge key '<<' in "
+                                                          + "spec.patches[2] takes mappings (like *defaults), found "
+                                                          + "`7`, which YAML reads as an integer in its list") },
+                "\(errors.map(\.description))")
     }
 
     @Test func boundsFileSize() throws {

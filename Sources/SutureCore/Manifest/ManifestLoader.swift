@@ -92,6 +92,12 @@ public struct ManifestLoadResult: Sendable {
     public var files: [String]
     /// Every PatchSet that decoded without errors, selected or not, in load order.
     public var patchSets: [PatchSetManifest]
+    /// Patch declarations of `patchSets`, a declaration that repeats an earlier one identically (same
+    /// name, bundle, state, target, pin and policies, in PatchSets that may select one host) counted once.
+    public var patchCount: Int
+    /// How many declarations were identical repeats of an earlier one (each also has a warning naming
+    /// both places).
+    public var identicalRepeats: Int
     /// The merged desired state of the selected PatchSets (incomplete when `hasErrors`).
     public var desiredState: DesiredState
     /// Errors and warnings, sorted by location (diagnostics without a location first).
@@ -111,6 +117,7 @@ private struct LoadRun {
     var diagnostics: [Diagnostic] = []
     var digest = SHA256()
     var bundles: [String: Result<ResolvedBundle, DiagnosticError>] = [:]
+    var identicalRepeats = 0
     let currentDirectory = FileManager.default.currentDirectoryPath
 
     init(loader: ManifestLoader) { self.loader = loader }
@@ -132,7 +139,9 @@ private struct LoadRun {
     private mutating func expand(_ path: String) -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            diagnostics.append(Diagnostic(.error, "\(path): no such file or directory"))
+            if !reportBrokenLink(path, isManifest: true) {
+                diagnostics.append(Diagnostic(.error, "\(path): no such file or directory"))
+            }
             return []
         }
         guard isDirectory.boolValue else { return [path] }
@@ -143,14 +152,17 @@ private struct LoadRun {
         return found.sorted()
     }
 
-    private func walk(_ directory: String, into found: inout [String], visited: inout Set<String>) {
+    private mutating func walk(_ directory: String, into found: inout [String], visited: inout Set<String>) {
         let real = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
         guard visited.insert(real).inserted,
               let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where !name.hasPrefix(".") {
             let child = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory) else { continue }
+            guard FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory) else {
+                reportBrokenLink(child, isManifest: name.hasSuffix(".yaml") || name.hasSuffix(".yml"))
+                continue
+            }
             if isDirectory.boolValue {
                 // A patch bundle kept next to the manifests is not a manifest directory.
                 if FileManager.default.fileExists(atPath: child + "/patch.yaml") { continue }
@@ -159,6 +171,28 @@ private struct LoadRun {
                 found.append(child)
             }
         }
+    }
+
+    /// Reports a directory entry that `stat(2)` cannot follow: a symbolic link whose target is missing
+    /// or that loops. A `*.yaml`/`*.yml` link is an error (its declarations would vanish without a word,
+    /// and with `prune: true` their patches could be removed); any other broken link is a warning.
+    /// - Returns: whether `path` is such a link (and was reported).
+    @discardableResult
+    private mutating func reportBrokenLink(_ path: String, isManifest: Bool) -> Bool {
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return false }
+        let destination = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+        var followed = stat()
+        let reason = stat(path, &followed) != 0 && errno == ELOOP
+            ? "is a symbolic link loop (through '\(destination)')"
+            : "is a symbolic link to '\(destination)', which does not exist"
+        if isManifest {
+            diagnostics.append(Diagnostic(.error, "\(path): \(reason); fix or remove the link "
+                                          + "(its declarations cannot be read)"))
+        } else {
+            diagnostics.append(Diagnostic(.warning, "\(path): \(reason); skipped"))
+        }
+        return true
     }
 
     private mutating func loadFile(_ file: String) {
@@ -264,7 +298,9 @@ private struct LoadRun {
             manifestDigest: digest.finalize().map { String(format: "%02x", $0) }.joined())
 
         diagnostics.sort(by: Diagnostic.sourceOrder)
-        return ManifestLoadResult(files: files, patchSets: sets, desiredState: desired, diagnostics: diagnostics)
+        let declared = sets.reduce(0) { $0 + $1.patches.count }
+        return ManifestLoadResult(files: files, patchSets: sets, patchCount: declared - identicalRepeats,
+                                  identicalRepeats: identicalRepeats, desiredState: desired, diagnostics: diagnostics)
     }
 
     /// Whether declarations in `a` and `b` can clash: the same PatchSet, or two PatchSets that may
@@ -307,6 +343,7 @@ private struct LoadRun {
             if first.onStall != second.onStall { differing.append("onStall") }
             let other = Self.place(first.location, from: second.location)
             if differing.isEmpty {
+                identicalRepeats += 1
                 diagnostics.append(make(.warning, "patch '\(second.name)' is declared twice, identically "
                                         + "(also at \(other)); the declarations are merged", at: second.location,
                                         notes: [Diagnostic(.note, "first declared here", at: first.location)]))

@@ -137,13 +137,12 @@ final class NodeReader {
             return nil
         }
         var fields = Fields(node: node, what: what)
-        for (key, value) in mapping {
+        for (key, value) in entries(of: mapping, what, mergeFailed: &fields.mergeFailed) {
             guard case let .scalar(keyScalar) = key, !keyScalar.string.isEmpty else {
                 error("keys in \(what) must be strings, found \(Self.describe(key))", at: key)
                 continue
             }
             let name = keyScalar.string
-            if name == "<<" { fields.hasMergeKey = true }
             guard allowed.contains(name) else {
                 if let suggestion = unknownKey(name, at: key, in: what, allowed: allowed) {
                     fields.suggested.insert(suggestion)
@@ -155,14 +154,63 @@ final class NodeReader {
         return fields
     }
 
+    // MARK: Merge keys
+
+    /// Whether `key` is a YAML merge key: a plain (unquoted) `<<`. Its tag is not checked: Yams'
+    /// duplicate-key check resolves the tags of mapping keys in place (to `str` with the basic resolver).
+    static func isMergeKey(_ key: Node) -> Bool {
+        guard case let .scalar(scalar) = key else { return false }
+        return scalar.string == "<<" && scalar.style == .plain
+    }
+
+    /// The entries of `mapping` with YAML merge keys applied (<https://yaml.org/type/merge.html>):
+    /// `<<: *defaults` adds the entries of the mapping `defaults` names, `<<: [*a, *b]` those of each
+    /// mapping in turn. A key written in the mapping itself wins over a merged one; among merged
+    /// mappings the earlier one wins; merged mappings may merge in turn.
+    ///
+    /// Every entry keeps its own nodes, so a diagnostic about a merged value points at the line where
+    /// it is written (under the anchor), not at the `<<`. A `<<` whose value is not a mapping or a list
+    /// of mappings is reported, contributes nothing and sets `mergeFailed` (the keys it would have
+    /// supplied are then not reported missing).
+    func entries(of mapping: Node.Mapping, _ what: String, mergeFailed: inout Bool) -> [(key: Node, value: Node)] {
+        var own: [(key: Node, value: Node)] = []
+        var merged: [(key: Node, value: Node)] = []
+        for (key, value) in mapping {
+            guard Self.isMergeKey(key) else {
+                own.append((key, value))
+                continue
+            }
+            switch value {
+            case let .mapping(source):
+                merged += entries(of: source, what, mergeFailed: &mergeFailed)
+            case let .sequence(sources):
+                for source in sources {
+                    guard case let .mapping(item) = source else {
+                        error("the merge key '<<' in \(what) takes mappings (like *defaults), found "
+                              + "\(Self.describe(source)) in its list", at: source)
+                        mergeFailed = true
+                        continue
+                    }
+                    merged += entries(of: item, what, mergeFailed: &mergeFailed)
+                }
+            default:
+                error("the merge key '<<' in \(what) takes a mapping or a list of mappings (like *defaults "
+                      + "or [*a, *b]), found \(Self.describe(value))", at: value)
+                mergeFailed = true
+            }
+        }
+        guard !merged.isEmpty else { return own }
+        var seen = Set(own.map(\.key))
+        for entry in merged where seen.insert(entry.key).inserted { own.append(entry) }
+        return own
+    }
+
     /// Reports an unknown key; returns the suggested key, if any.
     @discardableResult
     private func unknownKey(_ name: String, at key: Node, in what: String, allowed: [String]) -> String? {
         var message = "unknown key '\(name)' in \(what)"
-        let suggestion = name == "<<" ? nil : Self.suggestion(for: name, among: allowed)
-        if name == "<<" {
-            message += "; YAML merge keys are not supported, write the fields out"
-        } else if let suggestion {
+        let suggestion = Self.suggestion(for: name, among: allowed)
+        if let suggestion {
             message += "; did you mean '\(suggestion)'?"
         } else {
             message += " (expected one of: \(allowed.joined(separator: ", ")))"
@@ -305,7 +353,8 @@ final class NodeReader {
         }
         var result: [String: String] = [:]
         var ok = true
-        for (key, value) in mapping {
+        var mergeFailed = false
+        for (key, value) in entries(of: mapping, what, mergeFailed: &mergeFailed) {
             guard let name = string(key, "a key of \(what)") else { ok = false; continue }
             guard Labels.isValidKey(name) else {
                 error("invalid label key '\(name)' in \(what); use letters, digits, '.', '_', '-' and '/'", at: key)
@@ -315,7 +364,7 @@ final class NodeReader {
             guard let text = string(value, "label '\(name)'", allowEmpty: true) else { ok = false; continue }
             result[name] = text
         }
-        return ok ? result : nil
+        return ok && !mergeFailed ? result : nil
     }
 }
 
@@ -326,8 +375,8 @@ struct Fields {
     var entries: [String: (key: Node, value: Node)] = [:]
     /// Keys suggested for misspelt keys: their absence is not reported again as "missing".
     var suggested: Set<String> = []
-    /// A (refused) YAML merge key `<<` was present: keys it would have supplied are not reported missing.
-    var hasMergeKey = false
+    /// A YAML merge key `<<` could not be applied: keys it would have supplied are not reported missing.
+    var mergeFailed = false
 
     init(node: Node, what: String) {
         self.node = node
@@ -343,7 +392,7 @@ struct Fields {
     /// - Parameter owner: how the mapping is named in the message (default: `what`).
     func required(_ key: String, _ reader: NodeReader, owner: String? = nil) -> Node? {
         if let value = entries[key]?.value { return value }
-        if !suggested.contains(key), !hasMergeKey {
+        if !suggested.contains(key), !mergeFailed {
             reader.error("missing required key '\(key)' in \(owner ?? what)", at: node)
         }
         return nil

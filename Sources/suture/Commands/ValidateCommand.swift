@@ -42,7 +42,7 @@ struct ValidateCommand: ParsableCommand {
             config = loaded.config
             diagnostics += loaded.warnings
         } catch {
-            try finish(diagnostics: error.diagnostics, files: [], patchSets: [], patches: 0)
+            try finish(diagnostics: error.diagnostics, files: [], patchSets: [], patches: 0, repeats: 0)
             return
         }
         var hostMode = hostname != nil
@@ -63,16 +63,20 @@ struct ValidateCommand: ParsableCommand {
         diagnostics += result.diagnostics
         diagnostics.sort(by: Diagnostic.sourceOrder)
         try finish(diagnostics: diagnostics, files: result.files, patchSets: result.patchSets.map(\.name),
-               patches: result.patchSets.reduce(0) { $0 + $1.patches.count })
+               patches: result.patchCount, repeats: result.identicalRepeats)
     }
 
     /// Prints the report; throws `ExitCode.failure` (exit 1) when there are errors.
-    private func finish(diagnostics: [Diagnostic], files: [String], patchSets: [String], patches: Int) throws {
+    ///
+    /// `patches` counts a declaration repeated identically once; `repeats` is how many such repeats were
+    /// merged (each has a warning saying where both declarations are).
+    private func finish(diagnostics: [Diagnostic], files: [String], patchSets: [String], patches: Int,
+                        repeats: Int) throws {
         let errors = diagnostics.filter { $0.severity == .error }.count
         let warnings = diagnostics.filter { $0.severity == .warning }.count
         if json {
             let report = ValidateReport(formatVersion: 1, valid: errors == 0, files: files, patchSets: patchSets,
-                                        errors: errors, warnings: warnings,
+                                        patches: patches, identicalRepeats: repeats, errors: errors, warnings: warnings,
                                         diagnostics: diagnostics.map(ValidateReport.Entry.init))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -83,7 +87,9 @@ struct ValidateCommand: ParsableCommand {
         } else {
             var text = diagnostics.map { $0.description + "\n" }.joined()
             let summary = "\(files.count) file\(files.count == 1 ? "" : "s"), \(patchSets.count) PatchSet"
-                + "\(patchSets.count == 1 ? "" : "s"), \(patches) patch\(patches == 1 ? "" : "es"): "
+                + "\(patchSets.count == 1 ? "" : "s"), \(patches) patch\(patches == 1 ? "" : "es")"
+                + (repeats == 0 ? "" : " (\(repeats) identical repeat\(repeats == 1 ? "" : "s") merged, see the warning)")
+                + ": "
                 + "\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n"
             if errors > 0 {
                 text += summary
@@ -121,6 +127,10 @@ struct ValidateReport: Encodable {
     var valid: Bool
     var files: [String]
     var patchSets: [String]
+    /// Distinct patch declarations (an identical repeat counted once).
+    var patches: Int
+    /// Declarations that repeated an earlier one identically and were merged into it.
+    var identicalRepeats: Int
     var errors: Int
     var warnings: Int
     var diagnostics: [Entry]
