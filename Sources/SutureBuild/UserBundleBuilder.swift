@@ -42,8 +42,12 @@ public struct UserBundleRequest: Sendable, Hashable {
         }
     }
 
-    /// The target ELF as installed (absolute path recorded in the bundle; may be stripped).
+    /// The target ELF as installed (may be stripped). The bundle records its absolute path with
+    /// symbolic links resolved (the path the kernel shows in `/proc/PID/maps`), unless `installPath`.
     public var target: String
+    /// Where the target is installed on the hosts when `target` is a copy elsewhere (a build tree):
+    /// recorded as the bundle's target path instead of `target`. Absolute; taken as written.
+    public var installPath: String?
     /// The payload: a relocatable x86-64 object (`gcc -c -fPIC -ffunction-sections -fdata-sections fix.c`).
     public var object: String
     /// The functions to replace.
@@ -131,6 +135,9 @@ public enum UserBundleBuilder {
     /// - Throws: `UserBundleError`.
     public static func makeMetadata(_ request: UserBundleRequest) throws(UserBundleError) -> (BundleMetadata, String) {
         guard !request.replacements.isEmpty else { throw UserBundleError("no --replace given: name at least one function to replace") }
+        if let installPath = request.installPath, !installPath.hasPrefix("/") {
+            throw UserBundleError("--install-path \(installPath) is not absolute: give the path the target has on the hosts")
+        }
         let target: ELFObjectFile
         do { target = try ELFObjectFile(path: request.target) } catch { throw UserBundleError("target: \(error.message)") }
         guard target.machine == ELFObjectFile.machineX86_64,
@@ -274,7 +281,7 @@ public enum UserBundleBuilder {
         let (package, packageVersion) = packageIdentity(request, buildID: buildID)
         var payloadName = (request.target as NSString).lastPathComponent + ".o"
         if payloadName == "patch.yaml.o" { payloadName = "payload.o" }
-        let entity = BundleEntity(targetPath: absolute(request.target), targetBuildID: buildID, payload: payloadName,
+        let entity = BundleEntity(targetPath: recordedPath(request), targetBuildID: buildID, payload: payloadName,
                                   payloadSHA256: "", functions: functions, imports: linker.imports,
                                   targetSymbols: targetSymbols.sorted { $0.symbol < $1.symbol }, targetLinkBase: linkBase)
         var sourcePatches: [BundleSourcePatch] = []
@@ -295,13 +302,30 @@ public enum UserBundleBuilder {
         path.hasPrefix("/") ? path : URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
+    /// The target path the bundle records: `installPath`, else `target` made absolute with every
+    /// symbolic link resolved (`realpath(3)`), so that a manifest naming the real file matches and so
+    /// does `/proc/PID/maps`, which shows resolved paths.
+    static func recordedPath(_ request: UserBundleRequest) -> String {
+        if let installPath = request.installPath { return installPath }
+        guard let resolved = realpath(request.target, nil) else { return absolute(request.target) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// `--package`/`--package-version`, else dpkg's owner of the target, else the target path and the
     /// build-id's first 12 hex digits.
     static func packageIdentity(_ request: UserBundleRequest, buildID: String) -> (String, String) {
         if let p = request.package, let v = request.packageVersion { return (p, v) }
         var package = request.package
         var version = request.packageVersion
-        if package == nil, let out = run("/usr/bin/dpkg", ["-S", absolute(request.target)]),
+        // dpkg knows a file by the path its package ships (`/bin/x` on a merged-/usr system), which may
+        // be a link to the recorded one: ask for the path as given first.
+        let asGiven = request.installPath ?? absolute(request.target)
+        let recorded = recordedPath(request)
+        func dpkgOwner() -> String? {
+            run("/usr/bin/dpkg", ["-S", asGiven]) ?? (recorded == asGiven ? nil : run("/usr/bin/dpkg", ["-S", recorded]))
+        }
+        if package == nil, let out = dpkgOwner(),
            let first = out.split(separator: "\n").first, let colon = first.firstIndex(of: ":") {
             package = String(first[..<colon]).split(separator: ",").first.map { String($0).trimmingCharacters(in: .whitespaces) }
         }
@@ -309,7 +333,7 @@ public enum UserBundleBuilder {
             let v = out.trimmingCharacters(in: .whitespacesAndNewlines)
             if !v.isEmpty { version = v }
         }
-        return (package ?? absolute(request.target), version ?? "build-\(buildID.prefix(12))")
+        return (package ?? recorded, version ?? "build-\(buildID.prefix(12))")
     }
 
     private static func run(_ tool: String, _ args: [String]) -> String? {

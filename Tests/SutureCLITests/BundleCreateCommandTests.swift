@@ -75,4 +75,48 @@ import Testing
                                        "--replace", "f", "--output", dir.appendingPathComponent("x").path])
         #expect(wrong.status != 0 && wrong.stderr.contains("--kind user"))
     }
+    /// `--target` through a symbolic link records the real path, so a manifest naming the real file (the
+    /// path `/proc/PID/maps` shows) validates; `--install-path` records the path given instead.
+    @Test func targetThroughALinkRecordsTheResolvedPath() throws {
+        let dir = try TestSupport.temporaryDirectory("suture-cli-create")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try CBuild.gcc(source: Self.target, named: "t.c", in: dir, ["-O2", "t.c", "-o", "svc-1.2"])
+        try CBuild.gcc(source: Self.fix, named: "fix.c", in: dir, ["-c", "-O2", "-fPIC", "fix.c", "-o", "fix.o"])
+        let real = dir.resolvingSymlinksInPath().appendingPathComponent("svc-1.2").path
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("bin/svc").path,
+                                                   withDestinationPath: "../svc-1.2")
+        func create(_ output: String, _ extra: [String] = []) throws -> SutureRun {
+            try SutureRun.run(["bundle", "create", "--kind", "user", "--target", dir.appendingPathComponent("bin/svc").path,
+                               "--object", dir.appendingPathComponent("fix.o").path, "--replace", "check=check_v2",
+                               "--name", "FIX-7", "--version", "2", "--package", "svc", "--package-version", "1.0",
+                               "--output", dir.appendingPathComponent(output).path] + extra)
+        }
+        let r = try create("linked")
+        #expect(r.status == 0, "\(r.stderr)")
+        let bundle = try BundleReader.read(directory: dir.appendingPathComponent("linked"))
+        #expect(bundle.metadata.entities.map(\.targetPath) == [real])
+
+        try Data("""
+        apiVersion: suture.dev/v1
+        kind: PatchSet
+        metadata: {name: svc}
+        spec:
+          patches:
+            - name: FIX-7
+              bundle: linked
+              state: activated
+              target: {path: \(real)}
+        """.utf8).write(to: dir.appendingPathComponent("svc.yaml"))
+        let validate = try SutureRun.run(["validate", dir.appendingPathComponent("svc.yaml").path,
+                                          "--root", dir.path])
+        #expect(validate.status == 0, "\(validate.stderr)")
+
+        let installed = try create("installed", ["--install-path", "/usr/libexec/svc/svc"])
+        #expect(installed.status == 0, "\(installed.stderr)")
+        let other = try BundleReader.read(directory: dir.appendingPathComponent("installed"))
+        #expect(other.metadata.entities.map(\.targetPath) == ["/usr/libexec/svc/svc"])
+        let relative = try create("relative", ["--install-path", "svc"])
+        #expect(relative.status == 1 && relative.stderr.contains("--install-path svc is not absolute"))
+    }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes example host snapshots for this repository from THIS machine: takes one `suture snapshot`
-# (run as root, with examples/demo/demo-server running) and writes it as two hosts,
+# (run as root, with the demo running: scripts/demo-up) and writes it as two hosts,
 #   hosts/production/web-1.json  (hostname web-1, labels role=web)
 #   hosts/production/db-1.json   (hostname db-1,  labels role=db)
 # In a real repository each host publishes its own snapshot (docs/gitops.md); this script only stands in

@@ -11,7 +11,8 @@ struct BundleCreateCommand: ParsableCommand {
         discussion: """
             --kind user --target ELF --object fix.o --replace OLD[=NEW]... --name N --version V: the payload \
             is a relocatable x86-64 object with the replacement functions (gcc -c -fPIC -ffunction-sections \
-            -fdata-sections fix.c). Records, per --replace, the target function's offset from the link base, \
+            -fdata-sections fix.c). The bundle records the target's real path (symbolic links resolved), or \
+            --install-path when --target is a copy of the binary the hosts run. Records, per --replace, the target function's offset from the link base, \
             size and first bytes, and refuses functions too short for the 5-byte detour or with a branch \
             into it. Payload references to the target's own symbols (static functions, globals) are resolved \
             now (--symbols when the target is stripped); other undefined symbols are imported from the \
@@ -33,6 +34,10 @@ struct BundleCreateCommand: ParsableCommand {
     @Option(help: "user: the target ELF executable or shared object as installed. kernel: the patched object (vmlinux or a module name; default inferred).",
             completion: .file())
     var target: String?
+
+    @Option(name: .customLong("install-path"),
+            help: "user: the target's path on the hosts, when --target is a copy elsewhere (default: --target with symbolic links resolved).")
+    var installPath: String?
 
     @Option(help: "user: the payload, a relocatable x86-64 object with the replacement functions.", completion: .file())
     var object: String?
@@ -94,8 +99,10 @@ struct BundleCreateCommand: ParsableCommand {
             }
         case .kernel:
             guard module != nil else { throw ValidationError("--kind kernel needs --module LIVEPATCH.ko") }
-            guard object == nil, replace.isEmpty, symbols == nil, package == nil, packageVersion == nil else {
-                throw ValidationError("--object, --replace, --symbols, --package and --package-version are for --kind user")
+            guard object == nil, replace.isEmpty, symbols == nil, package == nil, packageVersion == nil,
+                  installPath == nil else {
+                throw ValidationError("--object, --replace, --symbols, --package, --package-version and --install-path "
+                                      + "are for --kind user")
             }
         }
     }
@@ -103,11 +110,12 @@ struct BundleCreateCommand: ParsableCommand {
     func run() throws {
         switch kind {
         case .user:
-            let request = UserBundleRequest(target: target!, object: object!,
+            var request = UserBundleRequest(target: target!, object: object!,
                                             replacements: replace.map(UserBundleRequest.Replacement.init),
                                             name: name!, version: version, release: release, symbols: symbols,
                                             package: package, packageVersion: packageVersion, patches: patches,
                                             output: output, description: description)
+            request.installPath = installPath
             do {
                 let out = try UserBundleBuilder.build(request)
                 let m = out.metadata
