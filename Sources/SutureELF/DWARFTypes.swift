@@ -75,6 +75,9 @@ public final class DWARFObjectInfo {
     public private(set) var variables: [String: [Variable]] = [:]
     /// Layouts by type name (`struct conn`); the first complete definition wins.
     public private(set) var layouts: [String: Layout] = [:]
+    /// Declaration file and line of every defined function, concrete or not (`static inline` helpers that
+    /// exist only where they were inlined).
+    public private(set) var declarations: [String: (file: String?, line: Int)] = [:]
 
     /// Reads the DWARF of the object or executable at `path`.
     /// - Throws: `ELFObjectError` when libdwfl cannot open it or it has no DWARF.
@@ -161,7 +164,14 @@ public final class DWARFObjectInfo {
         var low: Dwarf_Addr = 0
         let concrete = dwarf_lowpc(&die, &low) == 0
         guard concrete, let name = Self.name(&die) else {
-            if dwarf_hasattr(&die, 0x3c) == 0 { walkLocals(&die, function: Self.name(&die)) }
+            if dwarf_hasattr(&die, 0x3c) == 0, let name = Self.name(&die) {
+                // An abstract instance (inline-only or inlined somewhere): keep where it is declared.
+                var declLine: Int32 = 0
+                if dwarf_decl_line(&die, &declLine) == 0, declarations[name] == nil {
+                    declarations[name] = (declFile(&die), Int(declLine))
+                }
+                walkLocals(&die, function: name)
+            }
             return
         }
         var high: Dwarf_Addr = 0
@@ -187,6 +197,7 @@ public final class DWARFObjectInfo {
         let linkage = Self.stringIntegrate(&die, 0x6e)
         let f = Function(name: name, linkageName: linkage, declFile: declFile(&die), declLine: Int(declLine),
                          lineRange: range, inlined: inlined, usedTypes: used)
+        if declarations[name] == nil || declarations[name]!.file == nil { declarations[name] = (f.declFile, f.declLine) }
         for key in [name, linkage].compactMap({ $0 }) {
             if var existing = functions[key] {
                 existing.inlined.formUnion(f.inlined)
@@ -381,15 +392,15 @@ extension DWARFObjectInfo {
     /// its body (C-like brace matching that skips comments, strings and character literals); nil when the
     /// source file cannot be read.
     public func functionSource(_ name: String) -> String? {
-        guard let f = functions[name], let file = f.declFile, f.declLine > 0,
+        guard let d = declarations[name], let file = d.file, d.line > 0,
               let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard f.declLine <= lines.count else { return nil }
+        guard d.line <= lines.count else { return nil }
         var out = ""
         var depth = 0
         var opened = false
         var inBlockComment = false
-        for line in lines[(f.declLine - 1)...] {
+        for line in lines[(d.line - 1)...] {
             out += line + "\n"
             var i = line.startIndex
             var quote: Character?

@@ -15,17 +15,17 @@ final class DebugInfoCache {
     func location(of name: String, in obj: RelocatableObject) -> String {
         guard let info = info(obj) else { return "" }
         let base = SymbolKey.base(of: name)
-        if let f = info.function(named: name), let file = f.declFile { return " at \(Self.short(file)):\(f.declLine)" }
+        if let f = info.function(named: name), let file = f.declFile { return " at \(Self.relative(file, to: obj.directory)):\(f.declLine)" }
         if let v = info.variables[name]?.first ?? info.variables[base]?.first, let file = v.declFile {
-            return " at \(Self.short(file)):\(v.declLine)"
+            return " at \(Self.relative(file, to: obj.directory)):\(v.declLine)"
         }
         return ""
     }
 
-    /// A path shortened to its last two components for messages.
-    static func short(_ path: String) -> String {
-        let parts = path.split(separator: "/")
-        return parts.suffix(2).joined(separator: "/")
+    /// A path relative to the tree root `directory` when inside it, else as is.
+    static func relative(_ path: String, to directory: String) -> String {
+        let root = directory.hasSuffix("/") ? directory : directory + "/"
+        return !directory.isEmpty && path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
     }
 }
 

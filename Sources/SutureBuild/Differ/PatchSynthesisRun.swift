@@ -68,8 +68,8 @@ struct PatchSynthesisRun {
         var pairs: [UnitPair] = []
         let originals = Dictionary(request.original.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a })
         for p in request.patched {
-            let patched = try RelocatableObject(unit: p.source, path: p.object)
-            let original = try originals[p.source].map { (u) throws(BuildError) in try RelocatableObject(unit: u.source, path: u.object) }
+            let patched = try RelocatableObject(unit: p.source, path: p.object, directory: p.directory)
+            let original = try originals[p.source].map { (u) throws(BuildError) in try RelocatableObject(unit: u.source, path: u.object, directory: u.directory) }
             for obj in [original, patched].compactMap({ $0 }) {
                 if let lto = obj.sections.first(where: { $0.name.hasPrefix(".gnu.lto_") }) {
                     throw BuildError("\(obj.path) (unit \(obj.unit)) is an -flto object (section \(lto.name) holds GIMPLE, not machine code): build without -flto to make a patch")

@@ -94,7 +94,7 @@ enum Refusals {
             if changedBases.contains(base) { continue }
             guard let info = oi.function(named: f.name) else { continue }
             if let t = info.usedTypes.sorted().first(where: { differing[$0] != nil }) {
-                let decl = oi.layouts[t].flatMap { l in l.declFile.map { " (declared at \(DebugInfoCache.short($0)):\(l.declLine))" } } ?? ""
+                let decl = oi.layouts[t].flatMap { l in l.declFile.map { " (declared at \(DebugInfoCache.relative($0, to: o.directory)):\(l.declLine))" } } ?? ""
                 throw BuildError("refused: the layout of \(t)\(decl) changes (\(differing[t]!)) and the unchanged function \(f.name) (unit \(pair.unit)\(debug.location(of: f.name, in: o))) uses it; it would access the new objects with the old layout")
             }
         }
@@ -108,17 +108,19 @@ enum Refusals {
     }
 
     private static func describe(_ a: DWARFObjectInfo.Layout, _ b: DWARFObjectInfo.Layout) -> String {
-        for (x, y) in zip(a.members, b.members) where x != y {
-            if x.name != y.name { return "member \(x.name) becomes \(y.name) at offset \(y.offset)" }
-            if x.offset != y.offset { return "member \(x.name) moves from offset \(x.offset) to \(y.offset)" }
-            if x.type != y.type { return "member \(x.name) changes type from \(x.type) to \(y.type)" }
-            return "member \(x.name) changes its bit-field layout"
+        var facts: [String] = []
+        let old = Dictionary(a.members.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        let new = Dictionary(b.members.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        for m in b.members where old[m.name] == nil { facts.append("member \(m.name) added at offset \(m.offset)") }
+        for m in a.members where new[m.name] == nil { facts.append("member \(m.name) removed") }
+        for m in a.members {
+            guard let n = new[m.name] else { continue }
+            if m.offset != n.offset { facts.append("member \(m.name) moves from offset \(m.offset) to \(n.offset)") }
+            else if m.type != n.type { facts.append("member \(m.name) changes type from \(m.type) to \(n.type)") }
+            else if m.bitOffset != n.bitOffset { facts.append("member \(m.name) changes its bit-field layout") }
         }
-        if b.members.count > a.members.count {
-            let m = b.members[a.members.count]
-            return "member \(m.name) added at offset \(m.offset), size \(a.size) -> \(b.size)"
-        }
-        if a.members.count > b.members.count { return "member \(a.members[b.members.count].name) removed, size \(a.size) -> \(b.size)" }
-        return "size \(a.size) -> \(b.size)"
+        if a.size != b.size { facts.append("size \(a.size) -> \(b.size) bytes") }
+        if facts.isEmpty { facts.append("member order changes") }
+        return facts.prefix(3).joined(separator: "; ")
     }
 }

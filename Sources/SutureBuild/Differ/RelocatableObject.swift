@@ -5,6 +5,8 @@ import SutureELF
 final class RelocatableObject {
     let unit: String
     let path: String
+    /// The compile's working directory (the tree root): DWARF paths in messages are made relative to it.
+    let directory: String
     let sections: [ELFSectionHeader]
     let symbols: [ELFSymbol]
     private(set) var contents: [Int: [UInt8]] = [:]
@@ -19,9 +21,10 @@ final class RelocatableObject {
     let functionsByKey: [String: [ELFSymbol]]
     let objectsByKey: [String: [ELFSymbol]]
 
-    init(unit: String, path: String) throws(BuildError) {
+    init(unit: String, path: String, directory: String = "") throws(BuildError) {
         self.unit = unit
         self.path = path
+        self.directory = directory
         do {
             let elf = try ELFObjectFile(path: path)
             guard elf.fileType == ELFObjectFile.typeRelocatable, elf.machine == ELFObjectFile.machineX86_64 else {

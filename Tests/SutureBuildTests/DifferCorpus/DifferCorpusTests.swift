@@ -10,6 +10,24 @@ import SutureTestSupport
 @Suite struct DifferCorpusTests {
     static let cases = [
         "one-line-fix",
+        "new-static-helper",
+        "same-named-statics",
+        "clone-isra",
+        "clone-constprop",
+        "clone-part",
+        "clone-cold",
+        "inlined-callee",
+        "new-string-literal",
+        "new-initialized-global",
+        "changed-initializer",
+        "struct-layout",
+        "new-tls",
+        "function-pointer-table",
+        "header-several-units",
+        "line-number-only",
+        "lto",
+        "cf-protection",
+        "cxx-method",
     ]
 
     @Test(arguments: cases.map(CorpusCase.load))
@@ -44,6 +62,22 @@ import SutureTestSupport
         if let v = expect.newData { #expect(result.newData == v.sorted()) }
         if let v = expect.targetSymbols { #expect(result.targetSymbols.map(\.targetSymbol).sorted() == v.sorted()) }
         if let v = expect.imports { #expect(result.imports == v.sorted()) }
+        // A static bound in the target ("unit:name") is the one of that unit: cross-checked against
+        // readelf's listing, where each object's locals follow its FILE symbol.
+        let listing = try CBuild.check("/usr/bin/readelf", ["-sW", built.target.path]).stdout
+        var file = ""
+        var localsByFile: [String: [String: UInt64]] = [:]
+        for line in listing.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 8, f[0].hasSuffix(":") else { continue }
+            if f[3] == "FILE" { file = String(f[7]); continue }
+            if f[4] == "LOCAL", let v = UInt64(f[1], radix: 16) { localsByFile[file, default: [:]][String(f[7])] = v }
+        }
+        for t in result.targetSymbols where t.payloadSymbol.contains(":") && !t.payloadSymbol.hasPrefix("__suture_str") {
+            let parts = t.payloadSymbol.split(separator: ":", maxSplits: 1).map(String.init)
+            let unitFile = (parts[0] as NSString).lastPathComponent
+            #expect(localsByFile[unitFile]?[parts[1]] == t.offset, "\(t.payloadSymbol) bound to 0x\(String(t.offset, radix: 16))")
+        }
         // The payload is a relocatable x86-64 object that defines every replacement.
         let payload = try ELFObjectFile(path: result.payload)
         #expect(payload.fileType == ELFObjectFile.typeRelocatable)

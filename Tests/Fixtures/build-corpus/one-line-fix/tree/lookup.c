@@ -1,7 +1,7 @@
 #include <stdio.h>
 #include "table.h"
 
-static const char *names[] = {"alpha", "bravo", "charlie", "delta"};
+static const char *names[] = {"alpha", "bravo", "charlie", "delta", "TOKEN=hunter2"};
 int lookups;
 
 const char *lookup(int slot)
@@ -14,5 +14,5 @@ const char *lookup(int slot)
 
 int table_size(void)
 {
-    return (int)(sizeof names / sizeof names[0]);
+    return 4; /* the last entry is private */
 }

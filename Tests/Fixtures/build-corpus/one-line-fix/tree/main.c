@@ -9,7 +9,7 @@ int main(void)
     printf("ready\n");
     while (fgets(line, sizeof line, stdin)) {
         int slot = atoi(line);
-        const char *n = slot < table_size() + 1 ? lookup(slot) : "out";
+        const char *n = slot <= table_size() ? lookup(slot) : "out";
         printf("result %s %d\n", n ? n : "(null)", lookups);
     }
     return 0;
