@@ -64,7 +64,7 @@ struct SnapshotCommandTests {
         // The patch is already live in the process (and installed): no changes, exit 0 with --detailed-exitcode.
         let live = try Self.editSnapshot(snapshotPath) { snap in
             let index = snap.live.processes.firstIndex { $0.pid == target.pid }!
-            snap.live.processes[index].patches = [UserPatchMarker(uuid: bundle.metadata.uuid, address: 0x7000_0000, state: "active")]
+            snap.live.processes[index].patches = [UserPatchMarker(uuid: bundle.metadata.uuid, address: 0x7000_0000, state: .active)]
             snap.live.store = [InstalledBundle(bundle: bundle)]
         }
         let converged = try CBuild.run(Self.suture, ["plan", "--live", live, manifest, "--detailed-exitcode"])

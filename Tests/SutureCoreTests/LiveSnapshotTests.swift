@@ -21,7 +21,7 @@ struct LiveSnapshotTests {
                 ProcessLiveState(pid: 4242, comm: "demo-server", startTime: 987_654,
                                  objects: [MappedObject(path: "/usr/sbin/demo-server", buildID: "0a1b2c3d", device: "fe:01",
                                                         inode: 1234, loadBias: 0x5555_5555_4000)],
-                                 patches: [UserPatchMarker(uuid: "5e3c0a1b-0000-4000-8000-00000000e2e0", address: 0x5555_0000_0000, state: "active")]),
+                                 patches: [UserPatchMarker(uuid: "5e3c0a1b-0000-4000-8000-00000000e2e0", address: 0x5555_0000_0000, state: .active)]),
                 ProcessLiveState(pid: 17, comm: "sleep", startTime: 12),
             ],
             packages: ["demo-server": ["1.0"]])

@@ -41,7 +41,7 @@ enum PF {
                         buildID: String = demoBuild, markers: [String] = []) -> ProcessLiveState {
         ProcessLiveState(pid: pid, comm: comm, startTime: start,
                          objects: [MappedObject(path: path, buildID: buildID, device: "08:01", inode: 42, loadBias: 0x5555_0000_0000)],
-                         patches: markers.enumerated().map { UserPatchMarker(uuid: $1, address: 0x7000_0000 + UInt64($0) * 0x1000, state: "active") })
+                         patches: markers.enumerated().map { UserPatchMarker(uuid: $1, address: 0x7000_0000 + UInt64($0) * 0x1000, state: .active) })
     }
 
     static func installed(_ bundle: ResolvedBundle, problems: [String] = []) -> InstalledBundle {

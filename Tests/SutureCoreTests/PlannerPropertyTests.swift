@@ -11,7 +11,7 @@ struct Scenario: CustomStringConvertible {
     var description: String {
         "desired: \(desired.patches.map { "\($0.name)=\($0.state.rawValue)" }), prune: \(desired.prune); "
             + "store: \(live.store.map { "\($0.bundle.metadata.name)@\($0.bundle.digest)\($0.problems.isEmpty ? "" : "!")" }); "
-            + "processes: \(live.processes.map { "\($0.pid):\($0.objects.map { $0.buildID.prefix(4) })\($0.patches.map { "\($0.uuid.prefix(4))/\($0.state ?? "-")" })" }); "
+            + "processes: \(live.processes.map { "\($0.pid):\($0.objects.map { $0.buildID.prefix(4) })\($0.patches.map { "\($0.uuid.prefix(4))/\($0.state?.rawValue ?? "-")" })" }); "
             + "kernel: \(live.kernel.patches.map { "\($0.name):\($0.enabled ? 1 : 0)\($0.transition ? 1 : 0)" })"
     }
 
@@ -61,7 +61,7 @@ struct Scenario: CustomStringConvertible {
             var p = PF.process(Int32(100 + pid), start: UInt64(5000 + pid), path: paths[t],
                                buildID: pick(5) == 0 ? "cccc000000000000000000000000000000000003" : builds[t])
             for (n, bundle) in bundles.prefix(4).enumerated() where pick(3) == 0 {
-                p.patches.append(UserPatchMarker(uuid: bundle.metadata.uuid, address: UInt64(0x7000 + n), state: pick(6) == 0 ? "prepared" : "active"))
+                p.patches.append(UserPatchMarker(uuid: bundle.metadata.uuid, address: UInt64(0x7000 + n), state: pick(6) == 0 ? .prepared : .active))
             }
             if pick(8) == 0 { p.patches.append(UserPatchMarker(uuid: "f0f0f0f0-0000-4000-8000-0000000000ff", address: 0x9000)) }
             processes.append(p)
@@ -98,7 +98,7 @@ func applyEffects(of plan: Plan, desired: DesiredState, to live: LiveState) -> L
         case (.activate, .user):
             let i = live.processes.firstIndex { $0.pid == action.pid && $0.startTime == action.startTime }!
             live.processes[i].patches.removeAll { $0.uuid == action.uuid }
-            live.processes[i].patches.append(UserPatchMarker(uuid: action.uuid, address: 0xA000, state: "active"))
+            live.processes[i].patches.append(UserPatchMarker(uuid: action.uuid, address: 0xA000, state: .active))
         case (.deactivate, .user):
             let i = live.processes.firstIndex { $0.pid == action.pid && $0.startTime == action.startTime }!
             live.processes[i].patches.removeAll { $0.uuid == action.uuid }
@@ -139,7 +139,7 @@ func violations(of desired: DesiredState, in live: LiveState) -> [String] {
             for process in live.processes {
                 let maps = bundle.metadata.entities.contains { e in process.objects.contains { $0.buildID == e.targetBuildID } }
                 let marker = process.patches.first { $0.uuid == uuid }
-                if wantLive && maps && (marker == nil || marker?.state == "prepared") { out.append("\(patch.name): not live in \(process.pid)") }
+                if wantLive && maps && (marker == nil || marker?.state == .prepared) { out.append("\(patch.name): not live in \(process.pid)") }
                 if !wantLive && marker != nil { out.append("\(patch.name): still in \(process.pid)") }
             }
         case .kernel:

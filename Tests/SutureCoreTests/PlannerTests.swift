@@ -43,7 +43,7 @@ struct PlannerTests {
 
     @Test func preparedMarkerIsNotLive() {
         var process = PF.process(1, markers: [a.metadata.uuid])
-        process.patches[0].state = "prepared"
+        process.patches[0].state = .prepared
         let plan = Planner.plan(desired: DesiredState(patches: [PF.declare(a, .activated)]),
                                 live: PF.live(store: [PF.installed(a)], processes: [process]))
         #expect(plan.steps == ["activate CVE-2024-0001 1"])
@@ -53,7 +53,7 @@ struct PlannerTests {
     /// was reported as live; "No changes" while the process ran the old code.
     @Test func detachedMarkerIsNotLiveAndIsActivatedAgain() {
         var process = PF.process(1, markers: [a.metadata.uuid])
-        process.patches[0].state = "detached"
+        process.patches[0].state = .detached
         let live = PF.live(store: [PF.installed(a)], processes: [process])
         let desired = DesiredState(patches: [PF.declare(a, .activated)])
         #expect(Planner.plan(desired: desired, live: live).steps == ["activate CVE-2024-0001 1"])

@@ -153,12 +153,12 @@ import Testing
     }
 
     @Test func markerNames() {
-        #expect(UserPatchMarkerName.memfdName(for: "5f0c2c1e-9a8b-4c1d-8e2f-0a1b2c3d4e5f") == "suture:5f0c2c1e-9a8b-4c1d-8e2f-0a1b2c3d4e5f")
-        #expect(UserPatchMarkerName.patchID(fromMapsPathname: "/memfd:suture:abc-1 (deleted)") == "abc-1")
-        #expect(UserPatchMarkerName.patchID(fromMapsPathname: "/memfd:suture:abc-1") == "abc-1")
-        #expect(UserPatchMarkerName.patchID(fromMapsPathname: "/memfd:suture: (deleted)") == nil)
-        #expect(UserPatchMarkerName.patchID(fromMapsPathname: "/memfd:suture:a b (deleted)") == nil)
-        #expect(UserPatchMarkerName.patchID(fromMapsPathname: "/memfd:other (deleted)") == nil)
-        #expect(!UserPatchMarkerName.isValidID(String(repeating: "a", count: 65)))
+        #expect(PatchRegionMarker.memfdName(for: "5f0c2c1e-9a8b-4c1d-8e2f-0a1b2c3d4e5f") == "suture:5f0c2c1e-9a8b-4c1d-8e2f-0a1b2c3d4e5f")
+        #expect(PatchRegionMarker.patchID(fromMapsPathname: "/memfd:suture:abc-1 (deleted)") == "abc-1")
+        #expect(PatchRegionMarker.patchID(fromMapsPathname: "/memfd:suture:abc-1") == "abc-1")
+        #expect(PatchRegionMarker.patchID(fromMapsPathname: "/memfd:suture: (deleted)") == nil)
+        #expect(PatchRegionMarker.patchID(fromMapsPathname: "/memfd:suture:a b (deleted)") == nil)
+        #expect(PatchRegionMarker.patchID(fromMapsPathname: "/memfd:other (deleted)") == nil)
+        #expect(!PatchRegionMarker.isValidID(String(repeating: "a", count: 65)))
     }
 }

@@ -25,9 +25,8 @@ public enum ProcessPatchProbe: Sendable, Hashable {
     case gone
     /// The process exists and carries no region of the patch.
     case absent
-    /// The process carries a region of the patch; `state` is the header state when known
-    /// (`prepared`, `active`, `inconsistent`).
-    case present(state: String?)
+    /// The process carries a region of the patch; `state` is the region state when known.
+    case present(state: PatchRegionMarker.State?)
 }
 
 /// Re-reads the live state of one object right before an action acts on it (the executor is
@@ -48,11 +47,11 @@ public struct ProcFSProbe: LiveProbe {
     /// The state layout (for the root).
     public var paths: StatePaths
     /// Reads the header state of the region at `address` in `pid` (engine readback); nil: unknown.
-    public var headerState: (@Sendable (_ pid: Int32, _ uuid: String, _ address: UInt64) -> String?)?
+    public var headerState: (@Sendable (_ pid: Int32, _ uuid: String, _ address: UInt64) -> PatchRegionMarker.State?)?
 
     /// Creates a probe under `paths.root`.
     public init(paths: StatePaths,
-                headerState: (@Sendable (_ pid: Int32, _ uuid: String, _ address: UInt64) -> String?)? = nil) {
+                headerState: (@Sendable (_ pid: Int32, _ uuid: String, _ address: UInt64) -> PatchRegionMarker.State?)? = nil) {
         self.paths = paths
         self.headerState = headerState
     }
@@ -64,7 +63,7 @@ public struct ProcFSProbe: LiveProbe {
             guard let now = ProcFSProbe.startTime(statPath: proc + "/stat"), now == startTime else { return .gone }
         }
         guard let maps = try? String(contentsOfFile: proc + "/maps", encoding: .utf8) else { return .gone }
-        let marker = "/memfd:suture:" + uuid.lowercased()
+        let marker = PatchRegionMarker.mapsPathname(for: uuid.lowercased())
         for line in maps.split(separator: "\n") where line.contains(marker) {
             // The name must be exactly the marker (optionally followed by " (deleted)").
             guard let range = line.range(of: marker) else { continue }

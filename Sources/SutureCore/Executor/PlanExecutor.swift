@@ -99,13 +99,13 @@ public final class PlanExecutor: @unchecked Sendable {
         var reports: [OrphanReport] = []
         for process in live.processes {
             for marker in process.patches {
-                let state = marker.state?.lowercased()
+                let state = marker.state
                 var reason: String?
-                if state == "prepared" {
+                if state == .prepared {
                     reason = "header PREPARED (an activation that never committed)"
                 } else if !storeUUIDs.contains(marker.uuid) && touched.contains(marker.uuid) {
                     reason = "patch not in the store (left by the interrupted run)"
-                } else if state == "inconsistent" {
+                } else if state == .inconsistent {
                     reports.append(OrphanReport(pid: process.pid, comm: process.comm, uuid: marker.uuid,
                                                 reason: "header INCONSISTENT", result: "left for an operator"))
                     continue
@@ -414,7 +414,7 @@ public final class PlanExecutor: @unchecked Sendable {
             }
             switch probe.userPatch(uuid: action.uuid, pid: pid, startTime: action.startTime) {
             case .gone: return .skipped(processOutcome: .exited, detail: "process exited")
-            case .present(let state) where state == nil || state == "active":
+            case .present(let state) where state == nil || state == .active:
                 return .skipped(processOutcome: .alreadyActive, detail: "already live in the process")
             default: break
             }

@@ -30,7 +30,8 @@ public struct TargetFile: Sendable, Hashable, Codable {
 /// equal (targets with an expected build-id), or by path or device:inode (targets without one). So a process
 /// still running an old, deleted copy matches the old build-id and not the new one on disk.
 ///
-/// Suture's marker mappings `/memfd:suture:<uuid> (deleted)` (docs/markers.md) become ``UserPatchMarker``s.
+/// Suture's marker mappings `/memfd:suture:<uuid> (deleted)` (``PatchRegionMarker``, docs/markers.md) become
+/// ``UserPatchMarker``s.
 ///
 /// Kernel threads and zombies (empty maps) and processes that exit during the scan are skipped silently.
 /// Permission problems (another user's `maps` when not root, `map_files` without `CAP_SYS_ADMIN` or
@@ -41,9 +42,6 @@ public struct TargetFile: Sendable, Hashable, Codable {
 public struct ProcessScanner: Sendable {
     /// The root under which `/proc` and the target paths are read (`/` in production).
     public let root: String
-
-    /// The marker name prefix as it appears in maps: `/memfd:` + the memfd name `suture:<uuid>`.
-    public static let markerPrefix = "/memfd:suture:"
 
     /// Creates a scanner reading `root`/proc.
     public init(root: String = "/") {
@@ -248,9 +246,10 @@ private final class ScanState {
         let targetsByInode = self.targetsByInode
         ProcMapsParser.forEachLine(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) { line in
             if line.inode == 0 && line.pathname.isEmpty { return }
-            if line.pathnameHasPrefix("/memfd:suture:") {  // UserPatchMarkerName.mapsPrefix
-                let uuid = String(decoding: UnsafeRawBufferPointer(rebasing: line.pathname[14...]), as: UTF8.self)
-                if UserPatchMarkerName.isValidID(uuid) {
+            if line.pathnameHasPrefix(PatchRegionMarker.mapsPrefixStatic) {
+                let id = UnsafeRawBufferPointer(rebasing: line.pathname[PatchRegionMarker.mapsPrefixStatic.utf8CodeUnitCount...])
+                let uuid = String(decoding: id, as: UTF8.self)
+                if PatchRegionMarker.isValidID(uuid) {
                     markers[uuid] = min(markers[uuid] ?? UInt64.max, line.start)
                 }
                 return

@@ -261,11 +261,11 @@ public struct UserPatchMarker: Codable, Sendable, Hashable {
     public var uuid: String
     /// Start address of the region.
     public var address: UInt64
-    /// Header state when it was read (`prepared`, `active`, `inconsistent`), `nil` if not read.
-    public var state: String?
+    /// Region state when its header was read (and, for ACTIVE, its entries), `nil` if not read.
+    public var state: PatchRegionMarker.State?
 
     /// Memberwise initializer.
-    public init(uuid: String, address: UInt64, state: String? = nil) {
+    public init(uuid: String, address: UInt64, state: PatchRegionMarker.State? = nil) {
         self.uuid = uuid
         self.address = address
         self.state = state

@@ -56,11 +56,8 @@ struct LiveIndex {
         return object.buildID.utf8.elementsEqual(entity.targetBuildID.utf8) { lower($0) == lower($1) }
     }
 
-    /// Whether a marker counts as "live": every state except `prepared` (region mapped, detours not
-    /// written yet) and `detached` (header ACTIVE but an entry no longer holds the detour: another tool
-    /// restored the original bytes, the patch code is not reached). `inconsistent` counts as live: code of
-    /// the patch may run.
-    static func isLive(_ marker: UserPatchMarker) -> Bool { marker.state != "prepared" && marker.state != "detached" }
+    /// Whether a marker counts as "live" (``PatchRegionMarker/State/isLive``; an unread state counts as live).
+    static func isLive(_ marker: UserPatchMarker) -> Bool { marker.state?.isLive ?? true }
 
     /// Facts for every user entity of `metadata`, sorted by target path.
     func userFacts(_ metadata: BundleMetadata) -> [UserEntityFacts] {
@@ -106,7 +103,7 @@ extension LiveState {
         for i in copy.processes.indices {
             copy.processes[i].objects.sort { ($0.path, $0.buildID, $0.inode) < ($1.path, $1.buildID, $1.inode) }
             copy.processes[i].patches.sort {
-                ($0.uuid, $0.address, $0.state ?? "") < ($1.uuid, $1.address, $1.state ?? "")
+                ($0.uuid, $0.address, $0.state?.rawValue ?? "") < ($1.uuid, $1.address, $1.state?.rawValue ?? "")
             }
         }
         copy.kernel.patches.sort { $0.name < $1.name }

@@ -39,7 +39,7 @@ public enum LiveStateFingerprint {
         for process in live.processes {
             record("process", [String(process.pid), String(process.startTime)])
             for object in process.objects { record("object", [object.path, object.buildID.lowercased()]) }
-            for marker in process.patches { record("marker", [marker.uuid, marker.state ?? "-"]) }
+            for marker in process.patches { record("marker", [marker.uuid, marker.state?.rawValue ?? "-"]) }
         }
         for entry in live.store {
             record("store", [entry.uuid, entry.bundle.digest, entry.problems.isEmpty ? "ok" : "corrupt"])
@@ -102,8 +102,8 @@ public enum LiveStateFingerprint {
                 let bo = Set(b.objects.map { "\($0.path) (build-id \(short($0.buildID.lowercased())))" })
                 for o in bo.subtracting(ao).sorted() { lines.append("process \(pid) (\(b.comm)): now maps \(o)") }
                 for o in ao.subtracting(bo).sorted() { lines.append("process \(pid) (\(b.comm)): no longer maps \(o)") }
-                let am = Dictionary(a.patches.map { ($0.uuid, $0.state ?? "-") }, uniquingKeysWith: { x, _ in x })
-                let bm = Dictionary(b.patches.map { ($0.uuid, $0.state ?? "-") }, uniquingKeysWith: { x, _ in x })
+                let am = Dictionary(a.patches.map { ($0.uuid, $0.state?.rawValue ?? "-") }, uniquingKeysWith: { x, _ in x })
+                let bm = Dictionary(b.patches.map { ($0.uuid, $0.state?.rawValue ?? "-") }, uniquingKeysWith: { x, _ in x })
                 for uuid in Set(am.keys).union(bm.keys).sorted() {
                     switch (am[uuid], bm[uuid]) {
                     case (nil, _?): lines.append("process \(pid) (\(b.comm)): patch \(short(uuid)) became live")

@@ -493,7 +493,7 @@ struct PlanBuilder {
         }
         let declaredByUUID = Dictionary(desired.patches.compactMap { p in p.uuid.map { ($0, p) } }, uniquingKeysWith: { a, _ in a })
         for (uuid, processes) in foreign {
-            var message = "patch marker /memfd:suture:\(uuid) in \(plural(processes.count, "process", "processes")) (\(pidList(processes))) is not from a bundle in the store"
+            var message = "patch marker \(PatchRegionMarker.mapsPathname(for: uuid)) in \(plural(processes.count, "process", "processes")) (\(pidList(processes))) is not from a bundle in the store"
             if let patch = declaredByUUID[uuid] {
                 message += "; its uuid is declared patch '\(patch.name)', which was activated outside this store"
             }

@@ -207,14 +207,14 @@ extension StatusReport {
                         byPid[p.pid] = ProcessPatchStatus(pid: p.pid, comm: p.comm, startTime: p.startTime,
                                                           targetPath: f.entity.targetPath,
                                                           live: marker.map(LiveIndex.isLive) ?? false,
-                                                          markerState: marker.map { $0.state ?? "present" })
+                                                          markerState: marker.map { $0.state?.rawValue ?? "present" })
                     }
                 }
                 for p in carriers where byPid[p.pid] == nil {
                     let marker = p.patches.first { $0.uuid == meta.uuid }!
                     if LiveIndex.isLive(marker) { isLive = true }
                     byPid[p.pid] = ProcessPatchStatus(pid: p.pid, comm: p.comm, startTime: p.startTime, targetPath: nil,
-                                                      live: LiveIndex.isLive(marker), markerState: marker.state ?? "present")
+                                                      live: LiveIndex.isLive(marker), markerState: marker.state?.rawValue ?? "present")
                 }
                 processes = byPid.values.sorted { $0.pid < $1.pid }
                 if stored == nil && !carriers.isEmpty { conditions.insert(.foreign) }
@@ -272,7 +272,7 @@ extension StatusReport {
             let processes = carriers.map { p -> ProcessPatchStatus in
                 let marker = p.patches.first { $0.uuid == uuid }!
                 return ProcessPatchStatus(pid: p.pid, comm: p.comm, startTime: p.startTime, targetPath: nil,
-                                          live: LiveIndex.isLive(marker), markerState: marker.state ?? "present")
+                                          live: LiveIndex.isLive(marker), markerState: marker.state?.rawValue ?? "present")
             }
             let isLive = processes.contains(where: \.live)
             entries.append(PatchStatusEntry(

@@ -61,15 +61,6 @@ enum Ptrace {
         cls_ptrace(Int32(CLS_PTRACE_DETACH), tid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal))) == 0
     }
 
-    /// PTRACE_CONT with a signal.
-    static func cont(_ tid: Int32, signal: Int32 = 0) throws(PtraceFailure) {
-        if cls_ptrace(Int32(CLS_PTRACE_CONT), tid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal))) != 0 {
-            let e = errno
-            if e == ESRCH { throw .exited(tid: tid) }
-            throw .failed(request: "PTRACE_CONT", tid: tid, errno: e)
-        }
-    }
-
     /// PTRACE_SINGLESTEP.
     static func singleStep(_ tid: Int32) throws(PtraceFailure) {
         if cls_ptrace(Int32(CLS_PTRACE_SINGLESTEP), tid, nil, nil) != 0 {

@@ -17,9 +17,6 @@ import SutureCore
 /// - `Commit/`: 5-byte detours and header ACTIVE with BUSY back-off, rollback, revert (deactivation works
 ///   from the region header alone).
 public enum UserPatchEngine {
-    /// Prefix of the memfd name; `/proc/PID/maps` shows `/memfd:suture:<uuid> (deleted)`.
-    public static let memfdPrefix = "suture:"
-
     /// Activates `request` in `pid`.
     /// - Throws: `UserPatchError`; `.alreadyApplied` is returned as `.alreadyActive` instead.
     public static func activate(_ request: UserPatchRequest, pid: Int32, startTime: UInt64? = nil,

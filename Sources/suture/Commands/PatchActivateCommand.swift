@@ -187,7 +187,7 @@ struct PatchDeactivateCommand: ParsableCommand {
         do {
             uuid = try target.resolveBundle(id).metadata.uuid
         } catch let e as PatchCommandFailure {
-            if target.bundle == nil, UserPatchMarkerName.isValidID(id), id.count == 36 {
+            if target.bundle == nil, PatchRegionMarker.isValidID(id), id.count == 36 {
                 uuid = id.lowercased()
             } else {
                 FileHandle.standardError.write(Data("error: \(e)\n".utf8))

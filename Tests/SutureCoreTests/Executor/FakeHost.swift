@@ -47,7 +47,7 @@ final class FakeHost: @unchecked Sendable {
                       processes: _processes.sorted { $0.key < $1.key }.map { pid, p in
                           ProcessLiveState(pid: pid, comm: "demo", startTime: p.start,
                                            patches: p.live.sorted { $0.key < $1.key }.map {
-                                               UserPatchMarker(uuid: $0.key, address: 0x1000, state: $0.value)
+                                               UserPatchMarker(uuid: $0.key, address: 0x1000, state: PatchRegionMarker.State(rawValue: $0.value))
                                            })
                       })
         }
@@ -78,7 +78,7 @@ final class FakeHost: @unchecked Sendable {
         func userPatch(uuid: String, pid: Int32, startTime: UInt64?) -> ProcessPatchProbe {
             host.sync {
                 guard let p = host._processes[pid], startTime == nil || p.start == startTime else { return .gone }
-                if let state = p.live[uuid] { return .present(state: state) }
+                if let state = p.live[uuid] { return .present(state: PatchRegionMarker.State(rawValue: state)) }
                 return .absent
             }
         }

@@ -1,4 +1,5 @@
 import Testing
+import SutureCore
 @testable import SuturePatching
 
 /// Readback (regions and headers from maps and memory) and the existing-region check of an activation,
@@ -20,8 +21,8 @@ struct RegionDecisionTests {
         t.map(text, code, path: "/usr/bin/demo")
         var page = header.encode()
         page += [UInt8](repeating: 0, count: 0x1000 - page.count)
-        t.map(region, page, perms: "r--s", path: "/memfd:suture:\(uuid) (deleted)")
-        t.map(region + 0x1000, [UInt8](repeating: 0xc3, count: 0x1000), perms: "r-xs", path: "/memfd:suture:\(uuid) (deleted)")
+        t.map(region, page, perms: "r--s", path: PatchRegionMarker.mapsPathname(for: uuid) + " (deleted)")
+        t.map(region + 0x1000, [UInt8](repeating: 0xc3, count: 0x1000), perms: "r-xs", path: PatchRegionMarker.mapsPathname(for: uuid) + " (deleted)")
         return (t, header)
     }
 
@@ -32,19 +33,19 @@ struct RegionDecisionTests {
         #expect(regions.count == 1)
         #expect(r.uuid == uuid && r.address == region && r.end == region + 0x2000)
         #expect(r.header == header)
-        #expect(r.entriesIntact == true && r.effectiveState == "active")
+        #expect(r.entriesIntact == true && r.effectiveState == .active)
     }
 
     @Test func anActiveRegionWhoseEntryWasRestoredReadsBackDetached() {
         let (t, _) = setUp(state: .active, entry: { $0.original })
         let r = UserPatchEngine.regions(in: t, maps: t.maps).first
-        #expect(r?.entriesIntact == false && r?.effectiveState == "detached")
+        #expect(r?.entriesIntact == false && r?.effectiveState == .detached)
     }
 
     @Test func aPreparedRegionIsNotCheckedForDetours() {
         let (t, _) = setUp(state: .prepared, entry: { $0.original })
         let r = UserPatchEngine.regions(in: t, maps: t.maps).first
-        #expect(r?.entriesIntact == nil && r?.effectiveState == "prepared")
+        #expect(r?.entriesIntact == nil && r?.effectiveState == .prepared)
     }
 
     @Test func anUnreadableHeaderHasNoState() {

@@ -13,7 +13,8 @@ extension EngineSession {
         raiseScheduler()
         defer { restoreScheduler() }
         try preflight(startTime: startTime)
-        guard let uuidBytes = PatchRegionHeader.uuidBytes(request.uuid), uuidBytes.count == 16 else {
+        guard let uuidBytes = PatchRegionHeader.uuidBytes(request.uuid), uuidBytes.count == 16,
+              PatchRegionMarker.isValidID(request.uuid) else {
             throw error(.notApplicable, "patch uuid '\(request.uuid)' is not a uuid")
         }
         _ = uuidBytes

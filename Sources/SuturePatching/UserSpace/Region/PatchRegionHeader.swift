@@ -1,3 +1,5 @@
+import SutureCore
+
 /// The header at the start of every Suture patch region (the first page(s) of the
 /// `/memfd:suture:<uuid>` mapping, mapped read-only in the target).
 ///
@@ -32,12 +34,12 @@ public struct PatchRegionHeader: Sendable, Hashable {
         /// A rollback failed part-way; the process needs an operator (restart).
         case inconsistent = 3
 
-        /// Lower-case name used in `UserPatchMarker.state`.
-        public var name: String {
+        /// The region state this header state reads back as (before the entries are checked).
+        public var markerState: PatchRegionMarker.State {
             switch self {
-            case .prepared: return "prepared"
-            case .active: return "active"
-            case .inconsistent: return "inconsistent"
+            case .prepared: return .prepared
+            case .active: return .active
+            case .inconsistent: return .inconsistent
             }
         }
     }

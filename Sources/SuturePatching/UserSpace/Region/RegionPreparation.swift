@@ -33,7 +33,7 @@ extension EngineSession {
                 }
                 // memfd_create(name, MFD_CLOEXEC | MFD_EXEC); MFD_EXEC (6.3+) keeps vm.memfd_noexec=1 from
                 // sealing it non-executable; older kernels reject the flag with EINVAL.
-                let name = Array((UserPatchEngine.memfdPrefix + uuid).utf8) + [0]
+                let name = Array(PatchRegionMarker.memfdName(for: uuid).utf8) + [0]
                 let fdRaw = try inj.withScratchBytes(name) { (addr) throws(UserPatchError) -> Int64 in
                     // MFD_CLOEXEC|MFD_EXEC (Linux 6.3+; EINVAL before), else MFD_CLOEXEC alone; a seccomp
                     // filter that allows only the latter gets only the latter.

@@ -21,10 +21,10 @@ public struct UserPatchRegion: Sendable, Hashable {
 
     /// The state to report: the header's (`active`, `prepared`, `inconsistent`), or `detached` when the
     /// header says ACTIVE but an entry no longer holds its detour; nil without a readable header.
-    public var effectiveState: String? {
+    public var effectiveState: PatchRegionMarker.State? {
         guard let header else { return nil }
-        if header.state == .active && entriesIntact == false { return "detached" }
-        return "\(header.state)".lowercased()
+        if header.state == .active && entriesIntact == false { return .detached }
+        return header.state.markerState
     }
 }
 
@@ -41,7 +41,7 @@ extension UserPatchEngine {
         var byUUID: [String: (start: UInt64, end: UInt64)] = [:]
         var order: [String] = []
         for m in maps {
-            guard let uuid = markerUUID(m.path) else { continue }
+            guard let uuid = PatchRegionMarker.patchID(fromMapsPathname: m.path) else { continue }
             if let r = byUUID[uuid] {
                 byUUID[uuid] = (min(r.start, m.start), max(r.end, m.end))
             } else {
@@ -60,15 +60,6 @@ extension UserPatchEngine {
             }
             return region
         }
-    }
-
-    /// `/memfd:suture:<uuid> (deleted)` → uuid.
-    static func markerUUID(_ path: String) -> String? {
-        let prefix = "/memfd:" + memfdPrefix
-        guard path.hasPrefix(prefix) else { return nil }
-        var rest = path.dropFirst(prefix.count)
-        if rest.hasSuffix(" (deleted)") { rest = rest.dropLast(10) }
-        return rest.isEmpty ? nil : String(rest)
     }
 
     /// The region header at `address` (its size read from the fixed part first), nil when unreadable or

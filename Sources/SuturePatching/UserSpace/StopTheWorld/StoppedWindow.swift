@@ -24,7 +24,7 @@ extension EngineSession {
             guard let maps = ProcMapping.read(pid: pid) else {
                 throw CommitFailure.fatal(error(.targetExited, "the process exited during \(phase)"))
             }
-            guard maps.contains(where: { $0.start == regionStart && UserPatchEngine.markerUUID($0.path) == uuid }) else {
+            guard maps.contains(where: { $0.start == regionStart && PatchRegionMarker.patchID(fromMapsPathname: $0.path) == uuid }) else {
                 if processGone() { throw CommitFailure.fatal(error(.targetExited, "the process exited during \(phase)")) }
                 throw CommitFailure.fatal(error(.execRace, "the patch region disappeared during \(phase) (the process exec'd)",
                                                 hint: "retry: the new program image is not patched"))
