@@ -160,9 +160,9 @@ struct PatchSynthesisRun {
         let byUnit = Dictionary(pairs.map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
         let decisions = PayloadBuilder.Decisions(
             includedFunctions: included,
-            originalName: { ref in
+            originalSymbol: { ref in
                 guard let pair = byUnit[ref.unit] else { return nil }
-                return pair.functionMatch[ref.name]?.name ?? pair.objectMatch[ref.name]?.name
+                return pair.functionMatch[ref.name] ?? pair.objectMatch[ref.name]
             },
             globalDefinitions: globalDefinitions)
         let builder = PayloadBuilder(target: target, objects: byUnit.mapValues(\.patched), decisions: decisions)

@@ -8,8 +8,8 @@ final class PayloadBuilder {
     struct Decisions {
         /// (unit, patched symbol name) of functions defined in the payload.
         var includedFunctions: Set<SymbolRef>
-        /// Patched function/object → its original counterpart's name (nil = new).
-        var originalName: (SymbolRef) -> String?
+        /// Patched function/object → its original counterpart (nil = new).
+        var originalSymbol: (SymbolRef) -> ELFSymbol?
         /// Global name → the unit defining it in a patched object (for cross-unit references).
         var globalDefinitions: [String: SymbolRef]
     }
@@ -63,6 +63,9 @@ final class PayloadBuilder {
             throw BuildError("internal: function \(ref.name) of \(ref.unit) not found in the patched object")
         }
         let header = obj.sections[Int(sym.sectionIndex)]
+        if obj.sections.contains(where: { $0.name == ".gcc_except_table.\(sym.name)" }) {
+            throw BuildError("refused: \(sym.name) (unit \(ref.unit)) has C++ exception handling (.gcc_except_table.\(sym.name)); exceptions cannot be unwound through patch code")
+        }
         let name = uniqueName(sym.name, unit: ref.unit, local: sym.binding == ELFSymbol.bindLocal)
         payloadNames[ref] = name
         let section = writer.addSection(.init(name: ".text.\(name)", flags: 0x6, alignment: max(header.alignment, 16),
@@ -106,10 +109,16 @@ final class PayloadBuilder {
         return i
     }
 
-    /// A reference to the target's copy of an existing function or object (original name `name`).
-    private func existing(_ name: String, unit: String, local: Bool, kind: String, from: String) throws(BuildError) -> Int {
+    /// A reference to the target's copy of an existing function or object (`original`: the original
+    /// build's symbol), checked to have the same size in the target.
+    private func existing(_ original: ELFSymbol, unit: String, kind: String, from: String) throws(BuildError) -> Int {
+        let name = original.name
+        let local = original.binding == ELFSymbol.bindLocal
         guard let t = try target.lookup(name, unit: unit, local: local) else {
             throw BuildError("\(from) (unit \(unit)) references the \(local ? "static " : "")\(kind) \(name), which the target \(target.path) does not define")
+        }
+        if t.size != original.size {
+            throw BuildError("the rebuild does not reproduce the target: \(kind) \(name) (unit \(unit)) is \(original.size) bytes in the rebuild and \(t.size) in \(target.path); wrong base tree or flags?")
         }
         let payloadName = local ? "\(unit):\(name)" : name
         return targetReference(payloadName: payloadName, targetName: name, address: t.value)
@@ -125,28 +134,28 @@ final class PayloadBuilder {
         switch kind {
         case .function(let s):
             let ref = SymbolRef(unit: unit, name: s.name)
-            if decisions.includedFunctions.contains(ref) || decisions.originalName(ref) == nil {
+            if decisions.includedFunctions.contains(ref) || decisions.originalSymbol(ref) == nil {
                 return (.symbol(try defineFunction(ref)), addend)
             }
-            let oname = decisions.originalName(ref)!
-            return (.symbol(try existing(oname, unit: unit, local: s.binding == ELFSymbol.bindLocal, kind: "function", from: from)), addend)
+            let o = decisions.originalSymbol(ref)!
+            return (.symbol(try existing(o, unit: unit, kind: "function", from: from)), addend)
         case .object(let s):
             if s.type == ELFSymbol.typeTLS {
                 throw BuildError("\(from) (unit \(unit)) uses the thread-local variable \(s.name): thread-local storage cannot be referenced from a patch")
             }
             let ref = SymbolRef(unit: unit, name: s.name)
-            if let oname = decisions.originalName(ref) {
-                return (.symbol(try existing(oname, unit: unit, local: s.binding == ELFSymbol.bindLocal, kind: "variable", from: from)), addend)
+            if let o = decisions.originalSymbol(ref) {
+                return (.symbol(try existing(o, unit: unit, kind: "variable", from: from)), addend)
             }
             return (.symbol(try defineObject(ref, symbol: s, in: obj)), addend)
         case .external(let s):
             if let def = decisions.globalDefinitions[s.name], let defObj = objects[def.unit] {
                 if let ds = defObj.functions.first(where: { $0.name == s.name }) {
-                    if decisions.includedFunctions.contains(def) || decisions.originalName(def) == nil {
+                    if decisions.includedFunctions.contains(def) || decisions.originalSymbol(def) == nil {
                         return (.symbol(try defineFunction(def)), addend)
                     }
                     _ = ds
-                } else if let ds = defObj.objects.first(where: { $0.name == s.name }), decisions.originalName(def) == nil {
+                } else if let ds = defObj.objects.first(where: { $0.name == s.name }), decisions.originalSymbol(def) == nil {
                     return (.symbol(try defineObject(def, symbol: ds, in: defObj)), addend)
                 }
             }

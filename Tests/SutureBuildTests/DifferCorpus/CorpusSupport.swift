@@ -23,6 +23,10 @@ struct CorpusCase: Decodable, Sendable, CustomTestStringConvertible {
     /// Symbol names (exact) that must exist in the original or patched objects: proves gcc really produced
     /// the clone kind or construct the case is about.
     var produces: [String]?
+    /// A patch applied to the tree the target is linked from (simulates a target built from another base).
+    var targetPatch: String?
+    /// Strip the target; the differ gets the unstripped link as its symbol file.
+    var stripTarget: Bool?
     /// Case directory name (filled in by the loader).
     var name: String = ""
 
@@ -37,7 +41,7 @@ struct CorpusCase: Decodable, Sendable, CustomTestStringConvertible {
     }
 
     enum CodingKeys: String, CodingKey {
-        case description, units, cflags, ldflags, compiler, expect, refusal, produces
+        case description, units, cflags, ldflags, compiler, expect, refusal, produces, targetPatch, stripTarget
     }
 
     var testDescription: String { name }
@@ -96,10 +100,22 @@ struct BuiltCase {
             }
         }
         let objects = c.units.map { ($0 as NSString).deletingPathExtension + ".o" }
-        try CBuild.check(cc, (c.cflags ?? []) + ["-g"] + objects + (c.ldflags ?? []) + ["-o", "target"], in: original)
-        let target = original.appendingPathComponent("target")
+        var linkDir = original
+        if let targetPatch = c.targetPatch {
+            linkDir = dir.appendingPathComponent("deployed")
+            try FileManager.default.copyItem(at: source.appendingPathComponent("tree"), to: linkDir)
+            try CBuild.check("/usr/bin/patch", ["-p1", "--quiet", "-i", source.appendingPathComponent(targetPatch).path], in: linkDir)
+            for (unit, object) in zip(c.units, objects) { try CBuild.check(cc, ["-c"] + flags + [unit, "-o", object], in: linkDir) }
+        }
+        try CBuild.check(cc, (c.cflags ?? []) + ["-g"] + objects + (c.ldflags ?? []) + ["-o", "target"], in: linkDir)
+        let symbolFile = linkDir.appendingPathComponent("target")
+        var target = symbolFile
+        if c.stripTarget == true {
+            target = linkDir.appendingPathComponent("target.stripped")
+            try CBuild.check("/usr/bin/strip", ["-o", target.path, symbolFile.path])
+        }
         return BuiltCase(dir: dir, request: SynthesisRequest(original: originalUnits, patched: patchedUnits, target: target.path,
-                                                             symbols: target.path,
+                                                             symbols: symbolFile.path,
                                                              workDirectory: dir.appendingPathComponent("work").path),
                          target: target, objectSymbols: symbols)
     }

@@ -83,6 +83,7 @@ import SutureTestSupport
         ("new-string-literal", "result out of range 2"),
         ("new-static-helper", "result none 2"),
         ("cf-protection", "result none 2"),
+        ("stripped-target", "result none 2"),
     ])
     func synthesizedFixActivatesInRunningProcess(_ name: String, _ fixed: String) throws {
         let built = try BuiltCase.build(CorpusCase.load(name))
