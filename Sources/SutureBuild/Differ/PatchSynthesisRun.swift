@@ -140,7 +140,8 @@ struct PatchSynthesisRun {
                 included.insert(.init(unit: pair.unit, name: f.name))
                 continue
             }
-            if replaced.contains(where: { $0.0 === pair && $0.1.name == f.name }) { continue }
+            // One detour per target address (a C++ inline function defined in several changed units).
+            if replaced.contains(where: { $0.3.value == t.value }) { continue }
             replaced.append((pair, f, g, t))
             included.insert(.init(unit: pair.unit, name: f.name))
         }

@@ -71,9 +71,10 @@ extension RelocatableObject {
         if sym.sectionIndex >= 0xff00 { return (.other(sym.name), r.addend) }
         let section = Int(sym.sectionIndex)
         if sym.type != ELFSymbol.typeSection {
+            let canonical = aliases[sym.index] ?? sym
             switch sym.type {
-            case ELFSymbol.typeFunction, ELFSymbol.typeIFunc: return (.function(sym), r.addend)
-            case ELFSymbol.typeObject, ELFSymbol.typeTLS: return (.object(sym), r.addend)
+            case ELFSymbol.typeFunction, ELFSymbol.typeIFunc: return (.function(canonical), r.addend)
+            case ELFSymbol.typeObject, ELFSymbol.typeTLS: return (.object(canonical), r.addend)
             default: break
             }
         }

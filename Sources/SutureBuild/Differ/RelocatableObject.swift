@@ -15,6 +15,8 @@ final class RelocatableObject {
     let functions: [ELFSymbol]
     /// Defined `STT_OBJECT` / `STT_TLS` symbols (not `SHN_COMMON`).
     let objects: [ELFSymbol]
+    /// Symbol index → the canonical symbol at the same place (itself for non-aliases).
+    let aliases: [Int: ELFSymbol]
     /// Section index → the named symbols defined in it.
     let symbolsBySection: [Int: [ELFSymbol]]
     /// Correlation key → functions (see `SymbolKey`).
@@ -49,8 +51,26 @@ final class RelocatableObject {
         let named = symbols.filter {
             !$0.name.isEmpty && $0.isDefined && Int($0.sectionIndex) < sectionCount && $0.sectionIndex < 0xff00
         }
-        functions = named.filter { $0.type == ELFSymbol.typeFunction || $0.type == ELFSymbol.typeIFunc }
-        objects = named.filter { $0.type == ELFSymbol.typeObject || $0.type == ELFSymbol.typeTLS }
+        // Aliases at one address (`f` and its `f.localalias`, C++ constructor variants) are one symbol:
+        // the global one, else the one without a compiler suffix.
+        func canonical(_ list: [ELFSymbol]) -> ([ELFSymbol], [Int: ELFSymbol]) {
+            var byPlace: [String: ELFSymbol] = [:]
+            for s in list {
+                let key = "\(s.sectionIndex):\(s.value)"
+                guard let other = byPlace[key] else { byPlace[key] = s; continue }
+                let better = (s.binding != ELFSymbol.bindLocal && other.binding == ELFSymbol.bindLocal)
+                    || (s.binding == other.binding && !s.name.contains(".") && other.name.contains("."))
+                if better { byPlace[key] = s }
+            }
+            var alias: [Int: ELFSymbol] = [:]
+            for s in list { alias[s.index] = byPlace["\(s.sectionIndex):\(s.value)"]! }
+            return (list.filter { alias[$0.index]!.index == $0.index }, alias)
+        }
+        let (f, fa) = canonical(named.filter { $0.type == ELFSymbol.typeFunction || $0.type == ELFSymbol.typeIFunc })
+        let (o, oa) = canonical(named.filter { $0.type == ELFSymbol.typeObject || $0.type == ELFSymbol.typeTLS })
+        functions = f
+        objects = o
+        aliases = fa.merging(oa, uniquingKeysWith: { a, _ in a })
         symbolsBySection = Dictionary(grouping: functions + objects, by: { Int($0.sectionIndex) })
         functionsByKey = Dictionary(grouping: functions, by: { SymbolKey.key(for: $0.name) })
         objectsByKey = Dictionary(grouping: objects, by: { SymbolKey.key(for: $0.name) })
@@ -123,7 +143,7 @@ enum SymbolKey {
 
     /// Whether `name` is a `.cold` part (never an entry point; goes with its parent).
     static func isColdPart(_ name: String) -> Bool {
-        name.split(separator: ".").contains("cold")
+        name.split(separator: ".").dropFirst().contains("cold")
     }
 
     /// Orders same-key symbols by the numbers in their names (`x.1` before `x.12`).

@@ -34,6 +34,7 @@ import SutureTestSupport
         "new-ifunc",
         "changed-data-size",
         "cxx-exceptions",
+        "shared-library",
     ]
 
     @Test(arguments: cases.map(CorpusCase.load))

@@ -79,9 +79,7 @@ import SutureTestSupport
     }
 
     @Test(arguments: [
-        ("one-line-fix", "result none 2"),
         ("new-string-literal", "result out of range 2"),
-        ("new-static-helper", "result none 2"),
         ("cf-protection", "result none 2"),
         ("stripped-target", "result none 2"),
     ])
