@@ -41,20 +41,30 @@ extension EngineSession {
             throw self.error(.seccompBlocked, "the process runs under a seccomp filter that cannot be read (\(error)); nothing was injected",
                              hint: "needs CAP_SYS_ADMIN and a kernel with CONFIG_CHECKPOINT_RESTORE to evaluate the filter")
         }
-        for shape in EngineSession.injectedSyscallShapes {
+        if let blocked = EngineSession.firstBlockedInjection(by: set, gadget: gadget) {
+            throw self.error(.seccompBlocked,
+                             "the seccomp filter of thread \(tid) answers \(blocked.name) with \(SeccompFilterSet.describe(blocked.action)); nothing was injected",
+                             hint: "Suture injects only system calls the process's filters allow; restart the service to pick up the fixed binary")
+        }
+        seccompFilters[tid] = set
+        return set
+    }
+
+    /// The first of `injectedSyscallShapes` that `set` does not allow when run from the `syscall` at
+    /// `gadget`, with the filter's action; nil when every one is allowed. `memfd_create` passes when either
+    /// of its two flag sets is allowed (MFD_CLOEXEC|MFD_EXEC is tried first, MFD_CLOEXEC alone is the
+    /// fallback).
+    static func firstBlockedInjection(by set: SeccompFilterSet, gadget: UInt64) -> (name: String, action: UInt32)? {
+        for shape in injectedSyscallShapes {
             let action = set.action(for: SeccompData(nr: shape.call.seccompNumber, instructionPointer: gadget &+ 2, args: shape.args))
             if SeccompFilterSet.allows(action) { continue }
-            // memfd_create: MFD_EXEC is tried first and MFD_CLOEXEC alone is the fallback; either will do.
             if shape.call == .memfdCreate {
                 let withExec = set.action(for: SeccompData(nr: LinuxSyscall.memfdCreate.seccompNumber, instructionPointer: gadget &+ 2,
                                                          args: [0, SyscallFlag.mfdCloexec | SyscallFlag.mfdExec]))
                 if SeccompFilterSet.allows(withExec) { continue }
             }
-            throw self.error(.seccompBlocked,
-                             "the seccomp filter of thread \(tid) answers \(shape.name) with \(SeccompFilterSet.describe(action)); nothing was injected",
-                             hint: "Suture injects only system calls the process's filters allow; restart the service to pick up the fixed binary")
+            return (shape.name, action)
         }
-        seccompFilters[tid] = set
-        return set
+        return nil
     }
 }
