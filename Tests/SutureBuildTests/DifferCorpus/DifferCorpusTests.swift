@@ -35,6 +35,7 @@ import SutureTestSupport
         "changed-data-size",
         "cxx-exceptions",
         "shared-library",
+        "copy-relocated-data",
     ]
 
     @Test(arguments: cases.map(CorpusCase.load))
@@ -73,6 +74,7 @@ import SutureTestSupport
         // A static bound in the target ("unit:name") is the one of that unit: cross-checked against
         // readelf's listing, where each object's locals follow its FILE symbol.
         let listing = try CBuild.check("/usr/bin/readelf", ["-sW", built.request.symbols]).stdout
+        let linkBase = try ELFObjectFile(path: built.request.symbols).linkBase()
         var file = ""
         var localsByFile: [String: [String: UInt64]] = [:]
         for line in listing.split(separator: "\n") {
@@ -84,7 +86,7 @@ import SutureTestSupport
         for t in result.targetSymbols where t.payloadSymbol.contains(":") && !t.payloadSymbol.hasPrefix("__suture_str") {
             let parts = t.payloadSymbol.split(separator: ":", maxSplits: 1).map(String.init)
             let unitFile = (parts[0] as NSString).lastPathComponent
-            #expect(localsByFile[unitFile]?[parts[1]] == t.offset, "\(t.payloadSymbol) bound to 0x\(String(t.offset, radix: 16))")
+            #expect(localsByFile[unitFile]?[parts[1]].map { $0 - linkBase } == t.offset, "\(t.payloadSymbol) bound to 0x\(String(t.offset, radix: 16))")
         }
         // The payload is a relocatable x86-64 object that defines every replacement.
         let payload = try ELFObjectFile(path: result.payload)
