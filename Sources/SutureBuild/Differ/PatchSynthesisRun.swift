@@ -166,7 +166,7 @@ struct PatchSynthesisRun {
                 return pair.functionMatch[ref.name] ?? pair.objectMatch[ref.name]
             },
             globalDefinitions: globalDefinitions)
-        let builder = PayloadBuilder(target: target, objects: byUnit.mapValues(\.patched), decisions: decisions)
+        let builder = PayloadBuilder(target: target, objects: byUnit.mapValues(\.patched), decisions: decisions, debug: debug)
         var functions: [ReplacedFunction] = []
         for (pair, f, g, t) in replaced {
             try builder.defineFunction(.init(unit: pair.unit, name: f.name))

@@ -22,6 +22,7 @@ final class PayloadBuilder {
     let target: TargetImage
     let objects: [String: RelocatableObject]   // unit → patched object
     let decisions: Decisions
+    let debug: DebugInfoCache
     private(set) var writer = ELFRelocatableWriter()
     private var definedFunctions: [SymbolRef: Int] = [:]   // → writer symbol index
     private var definedObjects: [SymbolRef: Int] = [:]
@@ -39,7 +40,8 @@ final class PayloadBuilder {
     private(set) var payloadNames: [SymbolRef: String] = [:]
     private var pending: [(SymbolRef, ELFSymbol, Int)] = []   // functions whose relocations are not yet copied
 
-    init(target: TargetImage, objects: [String: RelocatableObject], decisions: Decisions) {
+    init(target: TargetImage, objects: [String: RelocatableObject], decisions: Decisions, debug: DebugInfoCache) {
+        self.debug = debug
         self.target = target
         self.objects = objects
         self.decisions = decisions
@@ -64,7 +66,7 @@ final class PayloadBuilder {
         }
         let header = obj.sections[Int(sym.sectionIndex)]
         if obj.sections.contains(where: { $0.name == ".gcc_except_table.\(sym.name)" }) {
-            throw BuildError("refused: \(sym.name) (unit \(ref.unit)) has C++ exception handling (.gcc_except_table.\(sym.name)); exceptions cannot be unwound through patch code")
+            throw BuildError("refused: \(place(sym.name, ref.unit)) has C++ exception handling (.gcc_except_table.\(sym.name)); exceptions cannot be unwound through patch code")
         }
         let name = uniqueName(sym.name, unit: ref.unit, local: sym.binding == ELFSymbol.bindLocal)
         payloadNames[ref] = name
@@ -115,7 +117,7 @@ final class PayloadBuilder {
         let name = original.name
         let local = original.binding == ELFSymbol.bindLocal
         guard let t = try target.lookup(name, unit: unit, local: local) else {
-            throw BuildError("\(from) (unit \(unit)) references the \(local ? "static " : "")\(kind) \(name), which the target \(target.path) does not define")
+            throw BuildError("\(place(from, unit)) references the \(local ? "static " : "")\(kind) \(name), which the target \(target.path) does not define")
         }
         if t.size != original.size {
             throw BuildError("the rebuild does not reproduce the target: \(kind) \(name) (unit \(unit)) is \(original.size) bytes in the rebuild and \(t.size) in \(target.path); wrong base tree or flags?")
@@ -124,11 +126,17 @@ final class PayloadBuilder {
         return targetReference(payloadName: payloadName, targetName: name, address: t.value)
     }
 
+    /// `f (unit u at file:line)` for messages.
+    private func place(_ from: String, _ unit: String) -> String {
+        guard let obj = objects[unit] else { return "\(from) (unit \(unit))" }
+        return "\(from) (unit \(unit)\(debug.location(of: from, in: obj)))"
+    }
+
     private func rewrite(_ r: ELFRelocation, in obj: RelocatableObject, unit: String, from: String)
         throws(BuildError) -> (ELFRelocatableWriter.RelocationTarget, Int64) {
         if tlsRelocationTypes.contains(r.type) {
             let name = r.symbolIndex < obj.symbols.count ? obj.symbols[r.symbolIndex].name : "?"
-            throw BuildError("\(from) (unit \(unit)) uses the thread-local variable \(name): thread-local storage cannot be referenced from a patch")
+            throw BuildError("refused: \(place(from, unit)) uses the thread-local variable \(name): thread-local storage cannot be referenced from a patch")
         }
         let (kind, addend) = obj.resolve(r)
         switch kind {
@@ -141,7 +149,7 @@ final class PayloadBuilder {
             return (.symbol(try existing(o, unit: unit, kind: "function", from: from)), addend)
         case .object(let s):
             if s.type == ELFSymbol.typeTLS {
-                throw BuildError("\(from) (unit \(unit)) uses the thread-local variable \(s.name): thread-local storage cannot be referenced from a patch")
+                throw BuildError("refused: \(place(from, unit)) uses the thread-local variable \(s.name): thread-local storage cannot be referenced from a patch")
             }
             let ref = SymbolRef(unit: unit, name: s.name)
             if let o = decisions.originalSymbol(ref) {
@@ -160,10 +168,10 @@ final class PayloadBuilder {
                 }
             }
             if s.type == ELFSymbol.typeTLS {
-                throw BuildError("\(from) (unit \(unit)) uses the thread-local variable \(s.name): thread-local storage cannot be referenced from a patch")
+                throw BuildError("refused: \(place(from, unit)) uses the thread-local variable \(s.name): thread-local storage cannot be referenced from a patch")
             }
             if s.name == "_GLOBAL_OFFSET_TABLE_" {
-                throw BuildError("\(from) (unit \(unit)) references _GLOBAL_OFFSET_TABLE_ (large code model?), which a patch cannot")
+                throw BuildError("\(place(from, unit)) references _GLOBAL_OFFSET_TABLE_ (large code model?), which a patch cannot")
             }
             if let t = try target.lookup(s.name, unit: unit, local: false) {
                 return (.symbol(targetReference(payloadName: s.name, targetName: t.name, address: t.value)), addend)

@@ -79,7 +79,11 @@ final class TargetImage {
             return found.first
         }
         let found = globals[name] ?? []
-        return found.first { $0.name == name } ?? found.first
+        if let g = found.first(where: { $0.name == name }) ?? found.first { return g }
+        // A hidden-visibility global becomes a local of the linked file: ld lists those after an unnamed
+        // STT_FILE symbol, apart from every object's own statics (which are never taken for a global).
+        if let hidden = localsByFile[""]?[name], hidden.count == 1 { return hidden[0] }
+        return nil
     }
 
     /// `count` bytes at link-time address `address`.

@@ -13,7 +13,6 @@ enum TargetVerifier {
         for f in o.functions.sorted(by: { ($0.sectionIndex, $0.value) < ($1.sectionIndex, $1.value) }) {
             let local = f.binding == ELFSymbol.bindLocal
             guard let t = try target.lookup(f.name, unit: o.unit, local: local) else { continue }
-            if !local && t.isLocal { continue }
             found += 1
             if t.size != f.size {
                 throw BuildError("the rebuild does not reproduce the target: function \(f.name) (unit \(o.unit)\(debug.location(of: f.name, in: o))) is \(f.size) bytes in the rebuild and \(t.size) in \(target.path); wrong base tree or flags?")

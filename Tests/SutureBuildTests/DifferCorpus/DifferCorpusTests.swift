@@ -36,6 +36,8 @@ import SutureTestSupport
         "cxx-exceptions",
         "shared-library",
         "copy-relocated-data",
+        "uses-existing-tls",
+        "hidden-visibility",
     ]
 
     @Test(arguments: cases.map(CorpusCase.load))
