@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLinuxShim
+import Foundation
 
 /// The `suture` command: a declarative live-patching manager.
 @main
@@ -31,6 +32,10 @@ struct Suture: ParsableCommand {
         // SIGINT/SIGTERM (Ctrl-C, systemctl stop, timeouts) never interrupt an operation on a process
         // half-way: they are held until it ends, then terminate as usual.
         cls_defer_termination_signals()
+        if let pointer = SysCareVerbs.pointer(for: Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("error: \(pointer)\n".utf8))
+            exit(withError: ExitCode.validationFailure)
+        }
         main(nil)
     }
 }

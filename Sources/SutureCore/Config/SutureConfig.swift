@@ -60,6 +60,21 @@ public struct SutureConfig: Sendable, Hashable {
         manifests.map { Self.join(root, $0) }
     }
 
+    /// When a command was given no manifest paths and this configuration leaves it none to read (it
+    /// does not set `manifests`, and the default `/etc/suture/manifests.d` does not exist under `root`):
+    /// the error saying what to do instead. `nil` when there is something to read, or when `manifests`
+    /// is set (a configured path that is missing is reported by the loader, naming it).
+    /// - Parameter command: the command line to show, e.g. `suture plan`.
+    public func noManifestsError(root: String, command: String) -> Diagnostic? {
+        guard manifests == Self.defaultManifests else { return nil }
+        let paths = manifestPaths(root: root)
+        guard !paths.contains(where: { FileManager.default.fileExists(atPath: $0) }) else { return nil }
+        return Diagnostic(.error, "no manifests to read: none given, and \(Self.join(root, "/etc/suture/suture.yaml")) "
+                          + "sets no `manifests:` while the default \(paths.joined(separator: ", ")) does not exist. "
+                          + "Pass manifest files or directories (`\(command) FILE|DIR…`), or list them under "
+                          + "`manifests:` in the config file (docs/manifest.md, \"Host config\").")
+    }
+
     /// `root` + absolute `path` (`/` + `/etc/x` = `/etc/x`; `/tmp/r` + `/etc/x` = `/tmp/r/etc/x`).
     public static func join(_ root: String, _ path: String) -> String {
         let trimmed = root.hasSuffix("/") ? String(root.dropLast()) : root

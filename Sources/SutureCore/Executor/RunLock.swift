@@ -93,7 +93,10 @@ public final class RunLock: @unchecked Sendable {
             throw LockError(path: path, reason: .io("\(error)"))
         }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        if fd < 0 { throw LockError(path: path, reason: .io(errnoText())) }
+        if fd < 0 {
+            let code = errno
+            throw LockError(path: path, reason: .io(errnoText(code) + runAsRootHint(code)))
+        }
         let start = Date()
         while true {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { break }

@@ -46,9 +46,40 @@ public struct StatePaths: Sendable, Hashable {
     public var config: String { path("/etc/suture/suture.yaml") }
 }
 
-/// Creates `path` and its parents (mode 0755 for new directories); no error when it exists.
-func makeDirectories(_ path: String) throws {
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+/// Creates `path` and its parents (mode 0755 for new directories, less the umask); no error when it exists.
+/// - Throws: `DirectoryCreationError` naming the first directory that could not be created.
+func makeDirectories(_ path: String) throws(DirectoryCreationError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for component in path.split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, 0o755) != 0, errno != EEXIST {
+            throw DirectoryCreationError(path: current, code: errno)
+        }
+    }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw DirectoryCreationError(path: path, code: ENOTDIR)
+    }
+}
+
+/// A state directory (`/run/suture`, `/var/lib/suture/…`) that could not be created.
+public struct DirectoryCreationError: Error, Sendable, CustomStringConvertible {
+    /// The directory that could not be created.
+    public var path: String
+    /// The `errno` of `mkdir(2)`.
+    public var code: Int32
+
+    /// `cannot create directory /run/suture: Permission denied; run as root …`.
+    public var description: String {
+        "cannot create directory \(path): \(errnoText(code))" + runAsRootHint(code)
+    }
+}
+
+/// `; run as root …` when `code` is a permission error and this process is not root, else empty: the
+/// state Suture changes (store, journal, lock, generations) belongs to root.
+func runAsRootHint(_ code: Int32) -> String {
+    guard code == EACCES || code == EPERM, geteuid() != 0 else { return "" }
+    return "; run as root (sudo): suture keeps the host's patch state under /run/suture and /var/lib/suture"
 }
 
 /// The current `errno` as text (`strerror`).

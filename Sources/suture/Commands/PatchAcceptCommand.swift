@@ -23,8 +23,7 @@ struct PatchAcceptCommand: ParsableCommand {
     func run() throws {
         let context = try PatchVerbContext(root: common.root)
         let paths = context.runtime.paths
-        for id in identifiers {
-            let bundle = try context.resolve(id)
+        for bundle in context.resolveAllOrNothing(identifiers, verb: "accept") {
             let m = bundle.metadata
             if let existing = context.declaration(of: m.uuid), existing.location.file != paths.localManifest,
                existing.state != .accepted {

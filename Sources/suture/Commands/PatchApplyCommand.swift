@@ -21,8 +21,7 @@ struct PatchApplyCommand: ParsableCommand {
 
     func run() throws {
         let context = try PatchVerbContext(root: common.root)
-        for id in identifiers {
-            let bundle = try context.resolve(id)
+        for bundle in context.resolveAllOrNothing(identifiers, verb: "apply") {
             let code = context.run(bundle, state: .activated, verb: "apply")
             if code != 0 { throw ExitCode(code) }
             try context.printStatusLine(bundle)

@@ -20,8 +20,8 @@ struct PatchCheckCommand: ParsableCommand {
         var problems: [String] = []
         let live = try context.statusReport()
         let installed = context.runtime.store.list()
-        for id in identifiers {
-            let bundle = try context.resolve(id)
+        let (found, failed) = context.resolveEach(identifiers)
+        for (_, bundle) in found {
             let m = bundle.metadata
             // Integrity: every checksum and the digest, re-read from disk.
             do {
@@ -65,7 +65,7 @@ struct PatchCheckCommand: ParsableCommand {
                 }
             }
         }
-        if !problems.isEmpty {
+        if !problems.isEmpty || failed > 0 {
             for p in problems { FileHandle.standardError.write(Data("error: \(p)\n".utf8)) }
             throw ExitCode(1)
         }

@@ -14,8 +14,9 @@ struct PatchInfoCommand: ParsableCommand {
     func run() throws {
         let context = try PatchVerbContext(root: common.root)
         let rule = String(repeating: "-", count: 60)
-        for id in identifiers {
-            let m = try context.resolve(id).metadata
+        let (found, failed) = context.resolveEach(identifiers)
+        for (id, bundle) in found {
+            let m = bundle.metadata
             print(rule)
             print("Patch: \(id)")
             print(rule)
@@ -36,5 +37,6 @@ struct PatchInfoCommand: ParsableCommand {
             for p in m.patches { print("* \(p.file)") }
             print(rule)
         }
+        if failed > 0 { throw ExitCode(1) }
     }
 }

@@ -20,8 +20,7 @@ struct PatchRemoveCommand: ParsableCommand {
 
     func run() throws {
         let context = try PatchVerbContext(root: common.root)
-        for id in identifiers {
-            let bundle = try context.resolve(id)
+        for bundle in context.resolveAllOrNothing(identifiers, verb: "remove") {
             let code = context.run(bundle, state: .absent, verb: "remove")
             if code != 0 { throw ExitCode(code) }
             try LocalManifestEditing.decline(bundle, paths: context.runtime.paths)

@@ -14,13 +14,15 @@ struct PatchStatusCommand: ParsableCommand {
 
     func run() throws {
         let context = try PatchVerbContext(root: common.root)
+        let (found, failed) = context.resolveEach(identifiers)
         let bundles = identifiers.isEmpty
             ? context.runtime.store.list().map(\.bundle).sorted { $0.metadata.qualifiedName < $1.metadata.qualifiedName }
-            : try identifiers.map { try context.resolve($0) }
+            : found.map(\.bundle)
         let report = try context.statusReport()
         for b in bundles {
             let entry = report.patches.first { $0.uuid == b.metadata.uuid }
             print("\(b.metadata.qualifiedName): \(entry?.statusText ?? PatchStatus.notApplied.rawValue)")
         }
+        if failed > 0 { throw ExitCode(1) }
     }
 }

@@ -13,13 +13,15 @@ struct PatchTargetCommand: ParsableCommand {
 
     func run() throws {
         let context = try PatchVerbContext(root: common.root)
-        for id in identifiers {
-            let m = try context.resolve(id).metadata
+        let (found, failed) = context.resolveEach(identifiers)
+        for (_, bundle) in found {
+            let m = bundle.metadata
             print("name:    \(m.target.package)")
             print("type:    \(m.kind == .kernel ? "KernelPackage" : "BinaryPackage")")
             print("arch:    \(m.target.arch)")
             print("version: \(m.target.version)")
             for e in m.entities { print("file:    \(e.moduleName ?? e.targetPath)") }
         }
+        if failed > 0 { throw ExitCode(1) }
     }
 }

@@ -54,8 +54,12 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         if let live { return try runLive(live) }
         let snapshot: Context.Snapshot
-        do {
-            snapshot = try Context.load(rootOptions).snapshot(arguments: paths)
+        do throws(DiagnosticError) {
+            let context = try Context.load(rootOptions)
+            if paths.isEmpty, let error = context.config.noManifestsError(root: context.root, command: "suture plan") {
+                throw DiagnosticError(error)
+            }
+            snapshot = try context.snapshot(arguments: paths)
         } catch {
             Terminal.printDiagnostics(error.diagnostics)
             throw ExitCode(1)

@@ -35,15 +35,12 @@ struct PatchVerbContext {
     var known: [ResolvedBundle] { runtime.store.list().map(\.bundle) + declared.patches.compactMap(\.bundle) }
 
     /// Resolves a SysCare identifier (uuid, `TARGET/NAME`, unique `NAME`) or a bundle directory path.
+    /// Prints why and exits 1 when it does not resolve (`lookup(_:)` does not exit).
     func resolve(_ identifier: String) throws -> ResolvedBundle {
-        var isDir: ObjCBool = false
-        if identifier.contains("/"), FileManager.default.fileExists(atPath: identifier, isDirectory: &isDir),
-           isDir.boolValue {
-            do { return try BundleReader.read(directory: URL(fileURLWithPath: identifier)) } catch {
-                fail("\(error)")
-            }
+        switch lookup(identifier) {
+        case let .success(bundle): return bundle
+        case let .failure(failure): fail(failure.text)
         }
-        do { return try PatchIdentifier.resolve(identifier, among: known) } catch { fail("error: \(error)") }
     }
 
     /// The live status of every known patch.
