@@ -8,7 +8,10 @@ let package = Package(
     dependencies: [.package(name: "Suture", path: "..")],
     targets: [
         // `suture plan` against 1,000 live processes and 50 declared patches (reconciler-core issue).
-        .executableTarget(name: "PlanBenchmark", dependencies: [.product(name: "SutureCore", package: "Suture")]),
+        .executableTarget(name: "PlanBenchmark", dependencies: [
+            .product(name: "SutureCore", package: "Suture"),
+            .product(name: "SuturePatching", package: "Suture"),
+        ]),
         // Manifest loading: N PatchSet files parsed, checked, selected and merged (manifest issue).
         .executableTarget(name: "ManifestBenchmark", dependencies: [.product(name: "SutureCore", package: "Suture")]),
         // ptrace pause (first thread stopped → last thread resumed) by thread count (ptrace-engine issue).

@@ -10,20 +10,10 @@ import Testing
     static let uuidA = "11111111-1111-4111-8111-111111111111"
     static let uuidB = "22222222-2222-4222-8222-222222222222"
 
-    /// The plan `suture plan --out` would write, made with the same library calls.
+    /// The plan `suture plan --out` would write, made by the same library session (region header states of
+    /// other tests' patched processes included, as `suture plan` reads them).
     func savedPlan(_ host: TestHost) throws -> SavedPlan {
-        let loader = ManifestLoader(config: SutureConfig(), readBundle: { url throws(DiagnosticError) in
-            try BundleReader.read(directory: url)
-        })
-        let desired = try loader.desiredState(paths: [host.manifests]).0
-        let installed = PatchStore(root: host.root).list()
-        var live = try LiveStateReader(root: host.root.path).read(interest: LiveInterest(desired: desired, store: installed),
-                                                                  store: installed)
-        // As `suture plan` does: header states of Suture regions (other tests' patched processes included).
-        fillRegionHeaderStates(&live, root: host.root.path)
-        var plan = Planner.plan(desired: desired, live: live)
-        plan.liveFingerprint = LiveStateFingerprint.compute(live)
-        return SavedPlan(plan: plan, desired: desired, live: live)
+        try PlanSession(host: SutureHost.system(root: host.root.path)).savedPlan(arguments: [host.manifests])
     }
 
     @Test func applyInstallsThenSecondRunHasNoChanges() throws {
@@ -172,14 +162,9 @@ import Testing
         let local = try LocalManifest.load(paths: host.paths)
         #expect(local.entries.map(\.name) == ["fix-a"] && local.entries.first?.state == .accepted)
         // The manifests now declare what the imperative verb did: nothing to plan.
-        let loader = ManifestLoader(config: SutureConfig(), readBundle: { url throws(DiagnosticError) in
-            try BundleReader.read(directory: url)
-        })
-        let desired = try loader.desiredState(paths: [host.paths.localManifest]).0
-        let installed = PatchStore(root: host.root).list()
-        let live = try LiveStateReader(root: host.root.path).read(interest: LiveInterest(desired: desired, store: installed),
-                                                                  store: installed)
-        #expect(Planner.plan(desired: desired, live: live).actions.isEmpty)
+        let session = PlanSession(host: try SutureHost.system(root: host.root.path))
+        let snapshot = try session.snapshot(arguments: [host.paths.localManifest])
+        #expect(session.plan(snapshot).actions.isEmpty)
         let apply = try host.suture(["apply"])
         #expect(apply.status == 0 && apply.stdout.contains("No changes"), "\(apply.stdout)\n\(apply.stderr)")
         let list = try host.suture(["patch", "list"])

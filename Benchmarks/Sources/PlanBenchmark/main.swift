@@ -8,9 +8,13 @@
 // Set-up: gcc builds 5 tiny target programs (distinct build-ids) that block in pause(); the benchmark
 // starts N processes of them (round robin), writes 50 user bundles (10 per target, one distinct function
 // each) into a temporary directory with BundleWriter, installs half of them in a temporary store, and
-// writes one manifest declaring all 50 `activated` by target path. Every process is killed at the end.
+// writes one manifest declaring all 50 `activated` by target path. The temporary root links `proc`, `sys`
+// and `var/lib/dpkg` to this host's, so the plan reads the live processes and package database through the
+// same library entry points as `suture plan --root` (`SutureHost.system` + `PlanSession`). Every process is
+// killed at the end.
 import Foundation
 import SutureCore
+import SuturePatching
 
 
 struct Options {
@@ -90,21 +94,21 @@ func buildID(of path: String) -> String {
     return String(line.split(separator: " ").last!)
 }
 
-// Child mode: `PlanBenchmark --child MANIFEST STORE_ROOT` runs one plan and prints its peak RSS in KiB.
+/// One `suture plan` of `manifestPath` under `root`, through the library entry points the CLI uses.
+func planOnce(manifestPath: String, root: String) throws -> (Plan, LiveState, Int) {
+    let session = PlanSession(host: try SutureHost.system(root: root))
+    let snapshot = try session.snapshot(arguments: [manifestPath])
+    let plan = session.plan(snapshot)
+    let text = PlanRenderer().text(plan, live: snapshot.live)
+    return (plan, snapshot.live, text.utf8.count)
+}
+
+// Child mode: `PlanBenchmark --child MANIFEST ROOT` runs one plan and prints its peak RSS in KiB.
 if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "--child" {
-    let manifestPath = CommandLine.arguments[2]
-    let store = PatchStore(root: URL(fileURLWithPath: CommandLine.arguments[3]))
-    let loader = ManifestLoader(config: SutureConfig(), hostname: "bench", readBundle: { url throws(DiagnosticError) in
-        try BundleReader.read(directory: url)
-    })
-    let (desired, _) = try loader.desiredState(paths: [manifestPath])
-    let installed = store.list()
-    let live = try LiveStateReader(root: "/").read(interest: LiveInterest(desired: desired, store: installed), store: installed)
-    let plan = Planner.plan(desired: desired, live: live)
-    let text = PlanRenderer().text(plan, live: live)
+    let (plan, _, textBytes) = try planOnce(manifestPath: CommandLine.arguments[2], root: CommandLine.arguments[3])
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    print("\(usage.ru_maxrss) \(plan.actions.count) \(text.utf8.count)")
+    print("\(usage.ru_maxrss) \(plan.actions.count) \(textBytes)")
     exit(0)
 }
 
@@ -145,6 +149,11 @@ guard run(["gcc", "-c", "-O1", "-o", payload.path, payloadSource.path]) == 0 els
 
 // 2. Bundles, store, manifest.
 let storeRoot = work.appendingPathComponent("root")
+try FileManager.default.createDirectory(at: storeRoot.appendingPathComponent("var/lib"), withIntermediateDirectories: true)
+for (link, target) in [("proc", "/proc"), ("sys", "/sys"), ("var/lib/dpkg", "/var/lib/dpkg")] {
+    try FileManager.default.createSymbolicLink(atPath: storeRoot.appendingPathComponent(link).path,
+                                               withDestinationPath: target)
+}
 let store = PatchStore(root: storeRoot)
 var manifest = "apiVersion: suture.dev/v1\nkind: PatchSet\nmetadata: {name: bench}\nspec:\n  patches:\n"
 for n in 0..<options.patches {
@@ -183,18 +192,6 @@ let totalProcesses = (try? FileManager.default.contentsOfDirectory(atPath: "/pro
 print("PlanBenchmark: \(options.processes) target processes (\(totalProcesses) on the host), \(options.patches) declared patches, \(options.runs) runs")
 
 // 4. Measure.
-@MainActor func planOnce() throws -> (Plan, LiveState, Int) {
-    let loader = ManifestLoader(config: SutureConfig(), hostname: "bench", readBundle: { url throws(DiagnosticError) in
-        try BundleReader.read(directory: url)
-    })
-    let (desired, _) = try loader.desiredState(paths: [manifestPath])
-    let installed = store.list()
-    let live = try LiveStateReader(root: "/").read(interest: LiveInterest(desired: desired, store: installed), store: installed)
-    let plan = Planner.plan(desired: desired, live: live)
-    let text = PlanRenderer().text(plan, live: live)
-    return (plan, live, text.utf8.count)
-}
-
 var planTimes: [Double] = [], catTimes: [Double] = []
 var phase: [String: [Double]] = [:]
 var lastPlan: Plan?
@@ -206,21 +203,19 @@ for _ in 0..<options.runs {
     catTimes.append(now() - c0)
 
     let p0 = now()
-    let (plan, live, _) = try planOnce()
+    let (plan, live, _) = try planOnce(manifestPath: manifestPath, root: storeRoot.path)
     planTimes.append(now() - p0)
     lastPlan = plan
     lastLive = live
 
     // Phase split (a separate pass, not counted in the totals).
     let t0 = now()
-    let loader = ManifestLoader(config: SutureConfig(), hostname: "bench", readBundle: { url throws(DiagnosticError) in
-        try BundleReader.read(directory: url)
-    })
-    let (desired, _) = try loader.desiredState(paths: [manifestPath])
+    let session = PlanSession(host: try SutureHost.system(root: storeRoot.path))
+    let (desired, _) = try session.loadDesired(paths: [manifestPath])
     let t1 = now()
     let installed = store.list()
     let t2 = now()
-    let live2 = try LiveStateReader(root: "/").read(interest: LiveInterest(desired: desired, store: installed), store: installed)
+    let live2 = try session.readLive(for: desired, store: installed)
     let t3 = now()
     _ = Planner.plan(desired: desired, live: live2)
     let t4 = now()

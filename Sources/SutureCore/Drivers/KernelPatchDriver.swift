@@ -1,7 +1,7 @@
 /// Errors of the kernel livepatch driver.
 public struct KernelPatchError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Error kinds.
-    public enum Kind: String, Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable, Hashable, CaseIterable {
         /// The module's vermagic does not match the running kernel.
         case vermagicMismatch = "VERMAGIC_MISMATCH"
         /// The kernel has no livepatch support, or ftrace is disabled.

@@ -61,13 +61,13 @@ public struct ActionReport: Codable, Sendable, Hashable {
     /// For user-patch actions: the outcome in the process.
     public var processOutcome: ProcessOutcome?
     /// The error code (`BUSY`, `STALLED`, …) when it failed.
-    public var errorCode: String?
+    public var errorCode: ActionErrorCode?
     /// Explanation (skip reason, error text).
     public var detail: String?
 
     /// Memberwise initializer.
     public init(index: Int, action: PlanAction, status: ActionStatus, processOutcome: ProcessOutcome? = nil,
-                errorCode: String? = nil, detail: String? = nil) {
+                errorCode: ActionErrorCode? = nil, detail: String? = nil) {
         self.index = index
         self.action = action
         self.status = status

@@ -152,7 +152,7 @@ public final class PlanExecutor: @unchecked Sendable {
     private enum StepResult {
         case done(processOutcome: ProcessOutcome?, undo: [Undo], detail: String?)
         case skipped(processOutcome: ProcessOutcome?, detail: String)
-        case failed(processOutcome: ProcessOutcome?, code: String, detail: String, attention: [String],
+        case failed(processOutcome: ProcessOutcome?, code: ActionErrorCode, detail: String, attention: [String],
                     stalled: Bool)
     }
 
@@ -173,135 +173,56 @@ public final class PlanExecutor: @unchecked Sendable {
         var byUUID: [String: DesiredPatch] = [:]
         for p in desired.patches { if let u = p.uuid { byUUID[u] = p } }
 
-        var reports: [ActionReport] = []
-        var undoStack: [(index: Int, action: PlanAction, undo: [Undo])] = []
-        var failure: (index: Int, code: String, detail: String, stalled: Bool)?
-        var attention: [String] = []
-        var partialUUIDs = Set<String>()
+        var ledger = ExecutionLedger<Undo>(actions: plan.actions, allowPartial: options.allowPartial,
+                                           partialAllowedUUIDs: Set(byUUID.values.filter(\.allowPartial).compactMap(\.uuid)))
 
         for (index, action) in plan.actions.enumerated() {
             do {
                 try record(JournalRecord(seq: 0, event: .actionBegin, index: index, action: action))
             } catch {
-                failure = (index, "JOURNAL", "\(error)", false)
-                reports.append(ActionReport(index: index, action: action, status: .notRun, detail: "\(error)"))
+                ledger.couldNotStart(index, code: .journal, detail: "\(error)")
                 break
             }
-            let result = perform(action, desired: byUUID[action.uuid])
-            var report: ActionReport
-            switch result {
+            let report: ActionReport
+            switch perform(action, desired: byUUID[action.uuid]) {
             case let .done(outcome, undo, detail):
-                report = ActionReport(index: index, action: action, status: .done, processOutcome: outcome,
-                                      detail: detail)
-                undoStack.append((index, action, undo))
+                report = ledger.done(index, outcome: outcome, undo: undo, detail: detail)
             case let .skipped(outcome, detail):
-                report = ActionReport(index: index, action: action, status: .skipped, processOutcome: outcome,
-                                      detail: detail)
+                report = ledger.skipped(index, outcome: outcome, detail: detail)
             case let .failed(outcome, code, detail, extra, stalled):
-                attention += extra
-                let partialOK = action.patchKind == .user && action.kind == .activate && action.pid != nil
-                    && !stalled && extra.isEmpty
-                    && (options.allowPartial || byUUID[action.uuid]?.allowPartial == true)
-                report = ActionReport(index: index, action: action, status: partialOK ? .failedAccepted : .failed,
-                                      processOutcome: outcome, errorCode: code, detail: detail)
-                if partialOK { partialUUIDs.insert(action.uuid) } else { failure = (index, code, detail, stalled) }
+                report = ledger.failed(index, outcome: outcome, code: code, detail: detail, attention: extra,
+                                       stalled: stalled)
             }
             try? record(JournalRecord(seq: 0, event: .actionEnd, index: index, action: action,
                                       result: report.status.rawValue, detail: report.detail))
             log(action, result: report.status.rawValue, detail: report.detail)
-            reports.append(report)
-            if failure != nil { break }
+            if ledger.stopped { break }
         }
+        ledger.closeActions()
 
-        // Partial success needs at least one process where the patch is live.
-        if failure == nil {
-            for uuid in partialUUIDs.sorted() {
-                let mine = reports.filter { $0.action.uuid == uuid && $0.action.kind == .activate && $0.action.pid != nil }
-                let live = mine.contains { $0.processOutcome == .activated || $0.processOutcome == .alreadyActive }
-                if !live, let first = mine.first(where: { $0.status == .failedAccepted }) {
-                    failure = (first.index, first.errorCode ?? "FAILED",
-                               "\(first.action.patch): activation failed in every matching process", false)
-                    if let i = reports.firstIndex(where: { $0.index == first.index }) { reports[i].status = .failed }
-                    break
-                }
-            }
+        // Rollback, last done first.
+        let stallPolicy = ledger.failure.flatMap { f in
+            f.stalled ? (byUUID[plan.actions[f.index].uuid]?.onStall ?? .revert) : nil
         }
-        if let failure, failure.index + 1 < plan.actions.count {
-            for i in (failure.index + 1)..<plan.actions.count where !reports.contains(where: { $0.index == i }) {
-                reports.append(ActionReport(index: i, action: plan.actions[i], status: .notRun,
-                                            processOutcome: plan.actions[i].pid != nil ? .notRun : nil))
-            }
-        }
-
-        // Rollback.
-        var rollback: [ActionReport] = []
-        var undoOK = true
-        let stallPolicy = failure.flatMap { f in f.stalled ? (byUUID[plan.actions[f.index].uuid]?.onStall ?? .revert) : nil }
-        // A reversed transition (onStall: revert) leaves the kernel idle: undo the rest of the run. A
-        // transition left running (wait/fail) blocks every other livepatch change: leave everything.
-        let shouldUndo = failure != nil && !(failure!.stalled && stallLeftRunning)
-        if shouldUndo {
-            for entry in undoStack.reversed() {
+        if ledger.shouldUndo(stallLeftRunning: stallLeftRunning) {
+            for entry in ledger.undoOrder {
                 try? record(JournalRecord(seq: 0, event: .undoBegin, index: entry.index, action: entry.action))
                 var problems: [String] = []
-                for step in entry.undo.reversed() {
+                for step in entry.steps.reversed() {
                     if let problem = runUndo(step, action: entry.action) { problems.append(problem) }
                 }
-                let ok = problems.isEmpty
-                undoOK = undoOK && ok
-                attention += problems
-                let detail = ok ? nil : problems.joined(separator: "; ")
+                let undone = ledger.undone(entry, problems: problems)
                 try? record(JournalRecord(seq: 0, event: .undoEnd, index: entry.index, action: entry.action,
-                                          result: ok ? "done" : "failed", detail: detail))
-                log(entry.action, result: ok ? "undone" : "undo-failed", detail: detail)
-                rollback.append(ActionReport(index: entry.index, action: entry.action, status: ok ? .undone : .undoFailed,
-                                             detail: detail))
-                if let i = reports.firstIndex(where: { $0.index == entry.index }) {
-                    reports[i].status = ok ? .undone : .undoFailed
-                    if reports[i].action.pid != nil {
-                        reports[i].processOutcome = ok
-                            ? (reports[i].action.kind == .activate ? .reverted : .activated) : .revertFailed
-                    }
-                }
+                                          result: problems.isEmpty ? "done" : "failed", detail: undone.detail))
+                log(entry.action, result: problems.isEmpty ? "undone" : "undo-failed", detail: undone.detail)
             }
         }
         try? FileManager.default.removeItem(atPath: paths.trash + "/" + runID)
 
-        // Exit code and summary.
-        let exitCode: ApplyExitCode
-        let summary: String
-        let done = reports.filter { $0.status == .done }.count
-        let skipped = reports.filter { $0.status == .skipped }.count
-        if let failure {
-            let what = "\(describe(plan.actions[failure.index])) failed: \(failure.detail)"
-            if !attention.isEmpty || !undoOK {
-                exitCode = .rollbackIncomplete
-                summary = "Error: \(what). Rollback is INCOMPLETE: \(attention.count) item(s) need a human (exit 5)."
-            } else if failure.stalled {
-                exitCode = .stalled
-                let policy = stallPolicy ?? .revert
-                summary = "Error: \(what). Kernel transition stalled; handled per onStall: \(policy.rawValue)"
-                    + (stallLeftRunning ? " (transition left running), earlier actions kept"
-                                        : " (transition reversed), earlier actions rolled back") + " (exit 6)."
-            } else {
-                exitCode = .rolledBack
-                summary = "Error: \(what). Rolled back \(rollback.count) action(s); the host is as before (exit 4)."
-            }
-        } else if plan.actions.isEmpty {
-            exitCode = .converged
-            summary = "No changes. The live state matches the desired state."
-        } else {
-            exitCode = .converged
-            var s = "Apply complete: \(done) done, \(skipped) already done or not needed"
-            if !partialUUIDs.isEmpty { s += ", Partial: \(partialUUIDs.count) patch(es)" }
-            summary = s + "."
-        }
-        finishJournal(result: failure == nil ? "converged" : "\(exitCode)", exitCode: exitCode)
-        return ApplyReport(exitCode: exitCode, summary: summary, interrupted: interrupted, orphans: orphans,
-                           actions: reports.sorted { $0.index < $1.index }, rollback: rollback,
-                           patches: processSummary(reports, partial: partialUUIDs),
-                           needsAttention: attention,
-                           failure: failure.map { "\(describe(plan.actions[$0.index])): \($0.detail)" })
+        let report = ledger.report(stallPolicy: stallPolicy, stallLeftRunning: stallLeftRunning,
+                                   interrupted: interrupted, orphans: orphans)
+        finishJournal(result: ledger.failure == nil ? "converged" : "\(report.exitCode)", exitCode: report.exitCode)
+        return report
     }
 
     /// Writes `run-end` when this run wrote a journal, or clears an interrupted journal; idempotent.
@@ -327,22 +248,6 @@ public final class PlanExecutor: @unchecked Sendable {
         } else {
             logger.info(message, metadata: metadata)
         }
-    }
-
-    private func processSummary(_ reports: [ActionReport], partial: Set<String>) -> [PatchProcesses] {
-        var order: [String] = []
-        var groups: [String: PatchProcesses] = [:]
-        for r in reports {
-            guard let pid = r.action.pid, let outcome = r.processOutcome else { continue }
-            if groups[r.action.uuid] == nil {
-                order.append(r.action.uuid)
-                groups[r.action.uuid] = PatchProcesses(patch: r.action.patch, uuid: r.action.uuid,
-                                                       partial: partial.contains(r.action.uuid), processes: [])
-            }
-            groups[r.action.uuid]?.processes.append(.init(pid: pid, comm: r.action.comm ?? "", kind: r.action.kind,
-                                                          outcome: outcome, detail: r.errorCode == nil ? nil : r.detail))
-        }
-        return order.compactMap { groups[$0] }
     }
 
     // MARK: - Steps
@@ -374,7 +279,7 @@ public final class PlanExecutor: @unchecked Sendable {
         switch (action.kind, action.patchKind) {
         case (.install, _):
             guard let source = desired?.bundle else {
-                return .failed(processOutcome: nil, code: "NO_BUNDLE",
+                return .failed(processOutcome: nil, code: .noBundle,
                                detail: "no bundle for \(action.patch) (\(action.uuid)) in the manifests",
                                attention: [], stalled: false)
             }
@@ -386,7 +291,7 @@ public final class PlanExecutor: @unchecked Sendable {
                 _ = try store.install(source)
                 return .done(processOutcome: nil, undo: [.remove(uuid: action.uuid)], detail: nil)
             } catch {
-                return .failed(processOutcome: nil, code: "INSTALL", detail: "\(error)", attention: [], stalled: false)
+                return .failed(processOutcome: nil, code: .install, detail: "\(error)", attention: [], stalled: false)
             }
 
         case (.remove, _):
@@ -401,7 +306,7 @@ public final class PlanExecutor: @unchecked Sendable {
                 try FileManager.default.copyItem(atPath: existing.bundle.path, toPath: stash)
                 try store.remove(uuid: action.uuid)
             } catch {
-                return .failed(processOutcome: nil, code: "REMOVE", detail: "\(error)", attention: [], stalled: false)
+                return .failed(processOutcome: nil, code: .remove, detail: "\(error)", attention: [], stalled: false)
             }
             var copy = existing.bundle
             copy.path = stash
@@ -409,7 +314,7 @@ public final class PlanExecutor: @unchecked Sendable {
 
         case (.activate, .user):
             guard let pid = action.pid else {
-                return .failed(processOutcome: nil, code: "BAD_PLAN", detail: "user activation without a pid",
+                return .failed(processOutcome: nil, code: .badPlan, detail: "user activation without a pid",
                                attention: [], stalled: false)
             }
             switch probe.userPatch(uuid: action.uuid, pid: pid, startTime: action.startTime) {
@@ -420,7 +325,7 @@ public final class PlanExecutor: @unchecked Sendable {
             }
             let (bundle, problem) = installedIntact(action.uuid)
             guard let bundle, let entity = entity(of: bundle, for: action) else {
-                return .failed(processOutcome: .failed, code: "STORE", detail: problem ?? "bundle has no entity",
+                return .failed(processOutcome: .failed, code: .store, detail: problem ?? "bundle has no entity",
                                attention: [], stalled: false)
             }
             do {
@@ -438,7 +343,7 @@ public final class PlanExecutor: @unchecked Sendable {
 
         case (.deactivate, .user):
             guard let pid = action.pid else {
-                return .failed(processOutcome: nil, code: "BAD_PLAN", detail: "user deactivation without a pid",
+                return .failed(processOutcome: nil, code: .badPlan, detail: "user deactivation without a pid",
                                attention: [], stalled: false)
             }
             switch probe.userPatch(uuid: action.uuid, pid: pid, startTime: action.startTime) {
@@ -467,7 +372,7 @@ public final class PlanExecutor: @unchecked Sendable {
         case (.activate, .kernel):
             let (bundle, problem) = installedIntact(action.uuid)
             guard let bundle else {
-                return .failed(processOutcome: nil, code: "STORE", detail: problem ?? "", attention: [], stalled: false)
+                return .failed(processOutcome: nil, code: .store, detail: problem ?? "", attention: [], stalled: false)
             }
             var undo: [Undo] = []
             var didSomething = false
@@ -484,7 +389,7 @@ public final class PlanExecutor: @unchecked Sendable {
                     var extra: [String] = []
                     for step in undo.reversed() { if let p = runUndo(step, action: action) { extra.append(p) } }
                     if error.kind == .stalled { stallLeftRunning = error.transitionLeftRunning }
-                    return .failed(processOutcome: nil, code: error.kind.rawValue, detail: error.description,
+                    return .failed(processOutcome: nil, code: ActionErrorCode(error.kind), detail: error.description,
                                    attention: extra, stalled: error.kind == .stalled)
                 }
             }
@@ -509,7 +414,7 @@ public final class PlanExecutor: @unchecked Sendable {
                     var extra: [String] = []
                     for step in undo.reversed() { if let p = runUndo(step, action: action) { extra.append(p) } }
                     if error.kind == .stalled { stallLeftRunning = error.transitionLeftRunning }
-                    return .failed(processOutcome: nil, code: error.kind.rawValue, detail: error.description,
+                    return .failed(processOutcome: nil, code: ActionErrorCode(error.kind), detail: error.description,
                                    attention: extra, stalled: error.kind == .stalled)
                 }
             }
@@ -528,13 +433,13 @@ public final class PlanExecutor: @unchecked Sendable {
         case .alreadyApplied:
             return .skipped(processOutcome: .alreadyActive, detail: "already live in the process")
         case .inconsistent:
-            return .failed(processOutcome: .failed, code: error.code.rawValue, detail: error.description,
+            return .failed(processOutcome: .failed, code: ActionErrorCode(error.code), detail: error.description,
                            attention: ["pid \(error.pid) (\(error.comm)): patch \(action.patch) (\(action.uuid)) is "
                                        + "INCONSISTENT inside the process (\(error.message)); inspect it with "
                                        + "`suture status`, restart the process if in doubt"],
                            stalled: false)
         default:
-            return .failed(processOutcome: .failed, code: error.code.rawValue, detail: error.description,
+            return .failed(processOutcome: .failed, code: ActionErrorCode(error.code), detail: error.description,
                            attention: [], stalled: false)
         }
     }

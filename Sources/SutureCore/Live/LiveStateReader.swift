@@ -42,14 +42,19 @@ public struct LiveInterest: Sendable, Hashable {
 
 /// Assembles a ``LiveState`` from the individual readers, all under one root: ``HostInfoReader``,
 /// ``KernelLivepatchReader``, ``ProcessScanner``, ``PackageDatabase`` and the patch store (``PatchStore``,
-/// re-verified on every read).
+/// re-verified on every read). With a ``RegionHeaderReader`` the state of every Suture region is read from
+/// its header when the root's processes are the live ones (``readsLiveProcesses(root:)``), so the returned
+/// live state is finished.
 public struct LiveStateReader: Sendable {
     /// The root (`/` in production, `--root` or a recorded tree otherwise).
     public let root: String
+    /// Reads Suture region headers; nil leaves ``UserPatchMarker/state`` unread.
+    public let regionHeaders: (any RegionHeaderReader)?
 
     /// Creates a reader of `root`.
-    public init(root: String = "/") {
+    public init(root: String = "/", regionHeaders: (any RegionHeaderReader)? = nil) {
         self.root = root
+        self.regionHeaders = regionHeaders
     }
 
     /// Reads everything the planner needs for `desired`: the store under the root is listed first, and the
@@ -72,8 +77,13 @@ public struct LiveStateReader: Sendable {
         let host = try HostInfoReader(root: root).read()
         var unreadable: [UnreadableFact] = []
         let kernel = KernelLivepatchReader(root: root).read(unreadable: &unreadable)
-        let scan = ProcessScanner(root: root).scan(targets: interest.targets)
+        var scan = ProcessScanner(root: root).scan(targets: interest.targets)
         unreadable += scan.unreadable
+        if let regionHeaders, readsLiveProcesses(root: root) {
+            for i in scan.processes.indices where !scan.processes[i].patches.isEmpty {
+                regionHeaders.readStates(of: &scan.processes[i].patches, pid: scan.processes[i].pid)
+            }
+        }
         var packages: [String: [String]] = [:]
         if !interest.packages.isEmpty {
             do {

@@ -44,12 +44,11 @@ struct ApplyCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        var runtime: ApplyRuntime
-        do { runtime = try ApplyRuntime(root: root) } catch {
+        let runtime: Context
+        do { runtime = try Context.load(root: root, forceTransition: forceTransition) } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
-        runtime.forceTransition = forceTransition
         let source: ApplySource
         var manifestPaths = paths
         if paths.count == 1, let saved = try ApplyCommand.savedPlan(at: paths[0]) {
@@ -63,7 +62,7 @@ struct ApplyCommand: ParsableCommand {
                                  allowPartial: allowPartial, recordGeneration: true,
                                  command: (["suture"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                  manifestPaths: manifestPaths)
-        let (report, plan) = runApply(runtime, source: source, options: options)
+        let (report, plan) = runtime.run(source, options: options)
         let code = emit(report, plan: plan, json: json)
         if code != 0 { throw ExitCode(code) }
     }

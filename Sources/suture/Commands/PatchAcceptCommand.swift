@@ -21,8 +21,8 @@ struct PatchAcceptCommand: ParsableCommand {
     var identifiers: [String]
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
-        let paths = context.runtime.paths
+        let context = try Context.forPatchVerbs(root: common.root)
+        let paths = context.paths
         for bundle in context.resolveAllOrNothing(identifiers, verb: "accept") {
             let m = bundle.metadata
             if let existing = context.declaration(of: m.uuid), existing.location.file != paths.localManifest,
@@ -32,7 +32,7 @@ struct PatchAcceptCommand: ParsableCommand {
             }
             let code = context.run(bundle, state: .accepted, verb: "accept")
             if code != 0 { throw ExitCode(code) }
-            guard let stored = context.runtime.store.entry(uuid: m.uuid) else {
+            guard let stored = context.store.entry(uuid: m.uuid) else {
                 fail("error: \(m.name) is not in the store after activation")
             }
             if context.declaration(of: m.uuid)?.location.file != paths.localManifest
@@ -44,10 +44,10 @@ struct PatchAcceptCommand: ParsableCommand {
             var local: LocalManifest
             do { local = try LocalManifest.load(paths: paths) } catch { fail("\(error)") }
             local.upsert(.init(name: m.name, bundle: stored.bundle.path, sha256: stored.bundle.digest, state: .accepted,
-                               target: context.declaration(of: m.uuid)?.target ?? PatchVerbContext.selector(for: m)))
+                               target: context.declaration(of: m.uuid)?.target ?? Context.selector(for: m)))
             do { try local.save() } catch { fail("error: \(error)") }
             // Status from the manifests as they are now (the local manifest declares it accepted).
-            try PatchVerbContext(root: common.root).printStatusLine(bundle)
+            try Context.forPatchVerbs(root: common.root).printStatusLine(bundle)
         }
     }
 }

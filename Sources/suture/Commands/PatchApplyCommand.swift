@@ -20,7 +20,7 @@ struct PatchApplyCommand: ParsableCommand {
     var identifiers: [String]
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         for bundle in context.resolveAllOrNothing(identifiers, verb: "apply") {
             let code = context.run(bundle, state: .activated, verb: "apply")
             if code != 0 { throw ExitCode(code) }

@@ -16,10 +16,10 @@ struct PatchCheckCommand: ParsableCommand {
     var identifiers: [String]
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         var problems: [String] = []
         let live = try context.statusReport()
-        let installed = context.runtime.store.list()
+        let installed = context.store.list()
         let (found, failed) = context.resolveEach(identifiers)
         for (_, bundle) in found {
             let m = bundle.metadata
@@ -36,7 +36,7 @@ struct PatchCheckCommand: ParsableCommand {
             for e in m.entities {
                 switch m.kind {
                 case .user:
-                    let path = context.runtime.paths.path(e.targetPath)
+                    let path = context.paths.path(e.targetPath)
                     do {
                         let id = try ELFFile(path: path).buildID() ?? ""
                         if !e.targetBuildID.isEmpty && id != e.targetBuildID {
@@ -47,7 +47,7 @@ struct PatchCheckCommand: ParsableCommand {
                         problems.append("\(m.qualifiedName): target \(e.targetPath): \(error)")
                     }
                 case .kernel:
-                    do { _ = try (context.runtime.kernelDriver as? SysfsKernelPatchDriver)?.check(bundle: bundle, entity: e) } catch {
+                    do { _ = try (context.host.kernelDriver as? SysfsKernelPatchDriver)?.check(bundle: bundle, entity: e) } catch {
                         problems.append("\(m.qualifiedName): \(error)")
                     }
                 }

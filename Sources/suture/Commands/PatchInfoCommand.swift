@@ -12,7 +12,7 @@ struct PatchInfoCommand: ParsableCommand {
     var identifiers: [String]
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         let rule = String(repeating: "-", count: 60)
         let (found, failed) = context.resolveEach(identifiers)
         for (id, bundle) in found {

@@ -13,7 +13,7 @@ struct PatchListCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         let report = try context.statusReport()
         let names = Dictionary(context.known.map { ($0.metadata.uuid, $0.metadata.qualifiedName) },
                                uniquingKeysWith: { a, _ in a })

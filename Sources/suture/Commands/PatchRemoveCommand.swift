@@ -19,11 +19,11 @@ struct PatchRemoveCommand: ParsableCommand {
     var identifiers: [String]
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         for bundle in context.resolveAllOrNothing(identifiers, verb: "remove") {
             let code = context.run(bundle, state: .absent, verb: "remove")
             if code != 0 { throw ExitCode(code) }
-            try LocalManifestEditing.decline(bundle, paths: context.runtime.paths)
+            try LocalManifestEditing.decline(bundle, paths: context.paths)
             print("\(bundle.metadata.qualifiedName): \(PatchStatus.notApplied.rawValue)")
         }
     }

@@ -14,11 +14,11 @@ struct PatchRestoreCommand: ParsableCommand {
     var accepted = false
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         let saved: SavedStatus
-        do { saved = try SavedStatus.load(paths: context.runtime.paths) } catch { fail("error: \(error)") }
+        do { saved = try SavedStatus.load(paths: context.paths) } catch { fail("error: \(error)") }
         for entry in saved.patches where !accepted || entry.status == .accepted {
-            guard let bundle = context.runtime.store.entry(uuid: entry.uuid)?.bundle else {
+            guard let bundle = context.store.entry(uuid: entry.uuid)?.bundle else {
                 FileHandle.standardError.write(Data("warning: \(entry.name) (\(entry.uuid)) is no longer in the store; skipped\n".utf8))
                 continue
             }

@@ -11,13 +11,13 @@ struct PatchSaveCommand: ParsableCommand {
     @OptionGroup var common: PatchVerbOptions
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         let report = try context.statusReport()
-        let entries = context.runtime.store.list().map { installed in
+        let entries = context.store.list().map { installed in
             SavedStatus.Entry(uuid: installed.uuid, name: installed.bundle.metadata.name,
                               status: report.patches.first { $0.uuid == installed.uuid }?.status ?? .deactivated)
         }
-        do { try SavedStatus(patches: entries).save(paths: context.runtime.paths) } catch { fail("error: \(error)") }
+        do { try SavedStatus(patches: entries).save(paths: context.paths) } catch { fail("error: \(error)") }
         for e in entries { print("\(e.name): \(e.status.rawValue)") }
     }
 }

@@ -13,10 +13,10 @@ struct PatchStatusCommand: ParsableCommand {
     var identifiers: [String] = []
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         let (found, failed) = context.resolveEach(identifiers)
         let bundles = identifiers.isEmpty
-            ? context.runtime.store.list().map(\.bundle).sorted { $0.metadata.qualifiedName < $1.metadata.qualifiedName }
+            ? context.store.list().map(\.bundle).sorted { $0.metadata.qualifiedName < $1.metadata.qualifiedName }
             : found.map(\.bundle)
         let report = try context.statusReport()
         for b in bundles {

@@ -12,7 +12,7 @@ struct PatchTargetCommand: ParsableCommand {
     var identifiers: [String]
 
     func run() throws {
-        let context = try PatchVerbContext(root: common.root)
+        let context = try Context.forPatchVerbs(root: common.root)
         let (found, failed) = context.resolveEach(identifiers)
         for (_, bundle) in found {
             let m = bundle.metadata

@@ -53,7 +53,7 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         if let live { return try runLive(live) }
-        let snapshot: Context.Snapshot
+        let snapshot: PlanSession.Snapshot
         do throws(DiagnosticError) {
             let context = try Context.load(rootOptions)
             if paths.isEmpty, let error = context.config.noManifestsError(root: context.root, command: "suture plan") {

@@ -30,8 +30,8 @@ struct ReconcileCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let runtime: ApplyRuntime
-        do { runtime = try ApplyRuntime(root: root) } catch {
+        let runtime: Context
+        do { runtime = try Context.load(root: root) } catch {
             SystemdNotifier.notify("STATUS=configuration error: \(error)")
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
@@ -41,7 +41,7 @@ struct ReconcileCommand: ParsableCommand {
         let source: ApplySource
         if boot {
             var desired: DesiredState
-            do { desired = try runtime.loadDesired(paths) } catch {
+            do { desired = try runtime.loadDesired(paths: paths).0 } catch {
                 SystemdNotifier.notify("STATUS=manifest error")
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(1)
@@ -56,8 +56,8 @@ struct ReconcileCommand: ParsableCommand {
                                  allowPartial: runtime.config.allowPartial, recordGeneration: true,
                                  command: boot ? "suture reconcile --boot" : "suture reconcile",
                                  manifestPaths: paths, status: { SystemdNotifier.status($0) })
-        let (report, plan) = runApply(runtime, source: source, options: options)
-        runtime.logger.notice("\(report.summary)", metadata: ["suture_result": "\(report.exitCode)",
+        let (report, plan) = runtime.run(source, options: options)
+        runtime.host.logger.notice("\(report.summary)", metadata: ["suture_result": "\(report.exitCode)",
                                                               "suture_action": "reconcile"])
         SystemdNotifier.ready(status: report.summary)
         let code = emit(report, plan: plan, json: json)

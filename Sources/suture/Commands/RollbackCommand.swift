@@ -31,8 +31,8 @@ struct RollbackCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let runtime: ApplyRuntime
-        do { runtime = try ApplyRuntime(root: root) } catch {
+        let runtime: Context
+        do { runtime = try Context.load(root: root) } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -69,7 +69,7 @@ struct RollbackCommand: ParsableCommand {
                 }
                 return reasons
             })
-        let (report, plan) = runApply(runtime, source: .desired(desired, uuids: nil), options: options)
+        let (report, plan) = runtime.run(.desired(desired, uuids: nil), options: options)
         let code = emit(report, plan: plan, json: json)
         if code != 0 { throw ExitCode(code) }
     }

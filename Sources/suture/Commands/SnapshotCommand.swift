@@ -36,9 +36,9 @@ struct SnapshotCommand: ParsableCommand {
             // The host's own manifests, when it has any, add their targets and packages.
             let paths = context.manifestPaths([]).filter { FileManager.default.fileExists(atPath: $0) }
             if !paths.isEmpty {
-                let (loaded, warnings) = try context.loadDesired(paths: paths, hostname: context.hostname())
+                let (loaded, warnings) = try context.loadDesired(paths: paths)
                 desired = loaded
-                Terminal.printDiagnostics(warnings.filter { $0.severity != .error })
+                Terminal.printDiagnostics(warnings)
             }
         } catch {
             Terminal.printDiagnostics(error.diagnostics)
@@ -52,8 +52,7 @@ struct SnapshotCommand: ParsableCommand {
         }
         var live: LiveState
         do {
-            live = try LiveStateReader(root: context.root).read(interest: interest, store: bundles)
-            fillRegionHeaderStates(&live, root: context.root)
+            live = try context.host.liveReader.read(interest: interest, store: bundles)
         } catch {
             Terminal.printError("error: \(error.description)")
             throw ExitCode(1)

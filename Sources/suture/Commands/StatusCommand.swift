@@ -24,7 +24,7 @@ struct StatusCommand: ParsableCommand {
     var format: RenderFormat?
 
     func run() throws {
-        let snapshot: Context.Snapshot
+        let snapshot: PlanSession.Snapshot
         do {
             snapshot = try Context.load(rootOptions).snapshot(arguments: paths, manifestsOptional: true)
         } catch {

@@ -9,102 +9,66 @@ struct RootOptions: ParsableArguments {
     var root: String = "/"
 }
 
-/// What a command needs to read the host: the root, the host configuration (`/etc/suture/suture.yaml` and
-/// `/etc/suture/labels` under the root), and the loading of manifests, the patch store and the live state.
-/// Shared by `plan`, `status` and `apply`.
+/// What every command that reads or changes the host starts from: the ``SutureHost`` under `--root`
+/// (configuration, store, live reader, probe, drivers) and the plan and apply sessions over it. The
+/// SysCare-compatible `suture patch` verbs also carry the declared state of the configured manifests
+/// (`declared`, see `PatchVerbSupport.swift`).
 struct Context {
+    /// The host.
+    let host: SutureHost
+    /// The desired state of the configured manifests (`forPatchVerbs` only; empty otherwise).
+    var declared = DesiredState(patches: [])
+
     /// The filesystem root (`/` in production).
-    let root: String
+    var root: String { host.root }
     /// The host configuration.
-    let config: SutureConfig
+    var config: SutureConfig { host.config }
     /// Warnings from reading the configuration.
-    let configWarnings: [Diagnostic]
+    var configWarnings: [Diagnostic] { host.configWarnings }
+    /// The state layout under the root.
+    var paths: StatePaths { host.paths }
+    /// The patch store under the root.
+    var store: PatchStore { host.store }
+    /// The read side: manifests, store, live state, plan.
+    var planning: PlanSession { PlanSession(host: host) }
+    /// The configured manifest paths plus the local manifest (see `SutureHost.configuredManifestPaths`).
+    var configuredManifestPaths: [String] { host.configuredManifestPaths }
+    /// Kernel livepatch modules whose transition was forced.
+    var forcedModules: Set<String> { host.forcedModules }
 
-    /// Everything one planning run reads.
-    struct Snapshot {
-        /// The merged manifests for this host.
-        var desired: DesiredState
-        /// The live state (store included).
-        var live: LiveState
-        /// Warnings from the configuration and the manifests.
-        var warnings: [Diagnostic]
-    }
-
-    /// Reads the configuration under `root`.
+    /// Bootstraps logging and builds the host under `root` (`SutureHost.system`).
+    /// - Parameter forceTransition: `--force-transition` for the kernel driver.
     /// - Throws: `DiagnosticError` when `suture.yaml` or the labels file is malformed.
-    static func load(root: String) throws(DiagnosticError) -> Context {
-        let root = root.isEmpty ? "/" : root
-        let (config, warnings) = try SutureConfig.load(root: root)
-        return Context(root: root, config: config, configWarnings: warnings)
+    static func load(root: String, forceTransition: Bool = false) throws(DiagnosticError) -> Context {
+        SutureLogging.bootstrap()
+        return Context(host: try SutureHost.system(root: root, forceTransition: forceTransition))
     }
 
     /// Convenience for commands: `load(root:)` from the `--root` option.
     static func load(_ options: RootOptions) throws(DiagnosticError) -> Context { try load(root: options.root) }
 
-    /// The manifest paths: the ones given on the command line (relative to the working directory), or
-    /// the configured ones under the root.
-    func manifestPaths(_ arguments: [String]) -> [String] {
-        arguments.isEmpty ? config.manifestPaths(root: root) : arguments
+    /// The manifest paths: the ones given on the command line, or the configured ones under the root.
+    func manifestPaths(_ arguments: [String]) -> [String] { planning.manifestPaths(arguments) }
+
+    /// Loads the manifests at `paths` for this host; see `PlanSession.loadDesired(paths:)`.
+    func loadDesired(paths: [String]) throws(DiagnosticError) -> (DesiredState, [Diagnostic]) {
+        try planning.loadDesired(paths: paths)
     }
 
-    /// The patch store under the root.
-    var store: PatchStore { PatchStore(root: URL(fileURLWithPath: root)) }
-
-    /// Loads the manifests at `paths` for this host (hostname from the root's `/proc/sys/kernel/hostname`,
-    /// labels from the configuration).
-    /// - Throws: `DiagnosticError` with every manifest error.
-    func loadDesired(paths: [String], hostname: String?) throws(DiagnosticError) -> (DesiredState, [Diagnostic]) {
-        let loader = ManifestLoader(config: config, hostname: hostname, readBundle: { url throws(DiagnosticError) in
-            try BundleReader.read(directory: url)
-        })
-        let (desired, warnings) = try loader.desiredState(paths: paths)
-        return (desired, warnings)
+    /// Reads the live state relevant to `desired` (region header states included).
+    func readLive(_ desired: DesiredState) throws(DiagnosticError) -> LiveState {
+        try planning.readLive(for: desired)
     }
 
-    /// Reads the store and the live state relevant to `desired`.
-    /// - Throws: `DiagnosticError` when the labels file is malformed.
-    func readLive(for desired: DesiredState, store bundles: [InstalledBundle]) throws(DiagnosticError) -> LiveState {
-        do {
-            var live = try LiveStateReader(root: root).read(interest: LiveInterest(desired: desired, store: bundles), store: bundles)
-            fillRegionHeaderStates(&live, root: root)
-            return live
-        } catch {
-            throw DiagnosticError(Diagnostic(.error, error.description))
-        }
+    /// Manifests, store and live state; see `PlanSession.snapshot(arguments:manifestsOptional:)`.
+    func snapshot(arguments: [String], manifestsOptional: Bool = false) throws(DiagnosticError)
+        -> PlanSession.Snapshot {
+        try planning.snapshot(arguments: arguments, manifestsOptional: manifestsOptional)
     }
 
-    /// The hostname the manifests are selected for: the root's `/proc/sys/kernel/hostname` when readable,
-    /// else `gethostname(2)` (`nil`).
-    func hostname() -> String? {
-        let path = SutureConfig.join(root, "/proc/sys/kernel/hostname")
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return name.isEmpty ? nil : name
-    }
-
-    /// Manifests, store and live state, in that order (the live state depends on what the manifests and
-    /// the store name).
-    ///
-    /// - Parameters:
-    ///   - arguments: manifest paths from the command line (empty: the configured ones).
-    ///   - manifestsOptional: when true and no path was given, missing configured manifest directories
-    ///     give an empty desired state instead of an error (`status` on a host without manifests).
-    /// - Throws: `DiagnosticError`.
-    func snapshot(arguments: [String], manifestsOptional: Bool = false) throws(DiagnosticError) -> Snapshot {
-        var paths = manifestPaths(arguments)
-        if manifestsOptional && arguments.isEmpty {
-            paths = paths.filter { FileManager.default.fileExists(atPath: $0) }
-        }
-        var desired = DesiredState(patches: [])
-        var warnings = configWarnings
-        if !paths.isEmpty || !manifestsOptional {
-            let (loaded, manifestWarnings) = try loadDesired(paths: paths, hostname: hostname())
-            desired = loaded
-            warnings += manifestWarnings.filter { $0.severity != .error }
-        }
-        let bundles = store.list()
-        let live = try readLive(for: desired, store: bundles)
-        return Snapshot(desired: desired, live: live, warnings: warnings)
+    /// Runs one apply; see `ApplySession.run(source:options:)`.
+    func run(_ source: ApplySource, options: RunOptions) -> (ApplyReport, Plan?) {
+        ApplySession(host: host).run(source: source, options: options)
     }
 }
 

@@ -3,7 +3,7 @@ import SutureCore
 
 /// Several identifiers on one `suture patch` command line: each is resolved on its own, so one unknown
 /// identifier is reported without hiding the others.
-extension PatchVerbContext {
+extension Context {
     /// Resolves `identifier` (as `resolve(_:)`) without exiting.
     /// - Returns: the bundle, or the reason it could not be resolved, as printed.
     func lookup(_ identifier: String) -> Result<ResolvedBundle, LookupFailure> {

@@ -9,30 +9,28 @@ struct PatchVerbOptions: ParsableArguments {
 }
 
 /// What the SysCare-compatible verbs share: the configured manifests, the store, identifier resolution,
-/// live status, and imperative runs through the executor (plan restricted to one patch).
-struct PatchVerbContext {
-    let runtime: ApplyRuntime
-    /// The desired state of the configured manifests (empty when there are none; load errors are fatal).
-    let declared: DesiredState
-
-    init(root: String) throws {
-        do { runtime = try ApplyRuntime(root: root) } catch {
+/// live status, and imperative runs through the apply session (plan restricted to one patch).
+extension Context {
+    /// The context of a `suture patch` verb: the host under `root` and the desired state of the configured
+    /// manifests (empty when there are none). Prints the error and exits 1 when either cannot be read.
+    static func forPatchVerbs(root: String) throws -> Context {
+        var context: Context
+        do { context = try Context.load(root: root) } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
-        let paths = runtime.configuredManifestPaths.filter { FileManager.default.fileExists(atPath: $0) }
-        if paths.isEmpty {
-            declared = DesiredState(patches: [])
-        } else {
-            do { declared = try runtime.loadDesired(paths) } catch {
+        let paths = context.configuredManifestPaths.filter { FileManager.default.fileExists(atPath: $0) }
+        if !paths.isEmpty {
+            do { context.declared = try context.loadDesired(paths: paths).0 } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(1)
             }
         }
+        return context
     }
 
     /// Bundles known by identifier: the store first, then the manifests.
-    var known: [ResolvedBundle] { runtime.store.list().map(\.bundle) + declared.patches.compactMap(\.bundle) }
+    var known: [ResolvedBundle] { store.list().map(\.bundle) + declared.patches.compactMap(\.bundle) }
 
     /// Resolves a SysCare identifier (uuid, `TARGET/NAME`, unique `NAME`) or a bundle directory path.
     /// Prints why and exits 1 when it does not resolve (`lookup(_:)` does not exit).
@@ -45,7 +43,7 @@ struct PatchVerbContext {
 
     /// The live status of every known patch.
     func statusReport() throws -> StatusReport {
-        do { return StatusReport.build(desired: declared, live: try runtime.readLive(declared)) } catch {
+        do { return StatusReport.build(desired: declared, live: try readLive(declared)) } catch {
             fail("error: \(error)")
         }
     }
@@ -60,7 +58,7 @@ struct PatchVerbContext {
         let uuid = bundle.metadata.uuid
         if let existing = declaration(of: uuid) {
             // `remove` drops the patch from local.yaml itself (SysCare DECLINE): no warning for that one.
-            let declinedByThisVerb = verb == "remove" && existing.location.file == runtime.paths.localManifest
+            let declinedByThisVerb = verb == "remove" && existing.location.file == paths.localManifest
             if existing.state != state && !(existing.state == .accepted && state == .activated) && !declinedByThisVerb {
                 FileHandle.standardError.write(Data(("warning: \(bundle.metadata.name) is declared \(existing.state.rawValue) at "
                     + "\(existing.location); the next `suture apply`/reconcile will bring it back to that\n").utf8))
@@ -73,14 +71,14 @@ struct PatchVerbContext {
             }
         } else {
             desired.patches.append(DesiredPatch(name: bundle.metadata.name, state: state,
-                                                target: PatchVerbContext.selector(for: bundle.metadata),
-                                                bundle: bundle, allowPartial: runtime.config.allowPartial,
-                                                onStall: runtime.config.onStall, patchSet: "suture patch \(verb)",
+                                                target: Context.selector(for: bundle.metadata),
+                                                bundle: bundle, allowPartial: config.allowPartial,
+                                                onStall: config.onStall, patchSet: "suture patch \(verb)",
                                                 location: SourceLocation(file: "suture patch \(verb)", line: 1, column: 1)))
         }
-        let options = RunOptions(lockTimeout: runtime.config.lockTimeoutSeconds, allowPartial: runtime.config.allowPartial,
+        let options = RunOptions(lockTimeout: config.lockTimeoutSeconds, allowPartial: config.allowPartial,
                                  recordGeneration: false, command: "suture patch \(verb) \(uuid)", manifestPaths: [])
-        let (report, plan) = runApply(runtime, source: .desired(desired, uuids: [uuid]), options: options)
+        let (report, plan) = self.run(.desired(desired, uuids: [uuid]), options: options)
         if json { return emit(report, plan: plan, json: true) }
         if report.exitCode != .converged { return emit(report, plan: plan, json: false) }
         return report.exitCode.rawValue
