@@ -27,7 +27,8 @@ let package = Package(
         // ELF: build-ids, program headers, symbols, relocations, CFI unwinding.
         .target(
             name: "SutureELF",
-            dependencies: ["CLibElf", "CLibDW", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CLibElf", "CLibDW", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "SystemPackage", package: "swift-system")]
         ),
         // Model, manifests, bundles, store, live-state readers, planner, executor, journal, lock.
         .target(
@@ -47,6 +48,7 @@ let package = Package(
             name: "SuturePatching",
             dependencies: ["SutureCore", "SutureELF", "CLinuxShim", "CLibDW",
                            .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SystemPackage", package: "swift-system"),
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Patch creation (bundle create; later: from source with the object differ).
@@ -58,6 +60,7 @@ let package = Package(
                 "SutureCore", "SuturePatching", "SutureBuild", "CSystemd", "CLinuxShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
 
@@ -67,6 +70,7 @@ let package = Package(
         .testTarget(
             name: "SutureCoreTests",
             dependencies: ["SutureCore", "SutureTestSupport",
+                           .product(name: "Yams", package: "Yams"),
                            .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "SuturePatchingTests", dependencies: ["SuturePatching", "SutureBuild", "SutureTestSupport"]),

@@ -337,17 +337,9 @@ public enum UserBundleBuilder {
     }
 
     private static func run(_ tool: String, _ args: [String]) -> String? {
-        guard FileManager.default.isExecutableFile(atPath: tool) else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+        guard FileManager.default.isExecutableFile(atPath: tool),
+              let run = try? ChildProcess.run(tool, args, timeout: .seconds(30)), run.succeeded else { return nil }
+        return run.outputText
     }
 }
 

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemPackage
 #endif
 internal import CLibElf
 
@@ -20,7 +21,7 @@ public enum ELFError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .cannotOpen(path, code):
-            return "\(path): cannot open: \(String(cString: strerror(code)))"
+            return "\(path): cannot open: \(Errno(rawValue: code).description)"
         case let .notELF(path):
             return "\(path): not an ELF file"
         case let .libelf(path, operation, message):

@@ -1,5 +1,6 @@
 internal import CLibElf
 import Foundation
+import SystemPackage
 
 /// Errors from reading an ELF file with `ELFObjectFile`.
 public struct ELFObjectError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -189,7 +190,7 @@ public final class ELFObjectFile {
     /// - Throws: `ELFObjectError` if it cannot be opened or is not an ELF64 file.
     public convenience init(path: String) throws(ELFObjectError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ELFObjectError("\(path): cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ELFObjectError("\(path): cannot open: \(Errno(rawValue: errno).description)") }
         try self.init(ownedFileDescriptor: fd, origin: path)
     }
 
@@ -197,7 +198,7 @@ public final class ELFObjectFile {
     /// - Throws: `ELFObjectError`.
     public convenience init(fileDescriptor: Int32, origin: String = "<fd>") throws(ELFObjectError) {
         let dupped = fcntl(fileDescriptor, F_DUPFD_CLOEXEC, 0)
-        guard dupped >= 0 else { throw ELFObjectError("\(origin): dup: \(String(cString: strerror(errno)))") }
+        guard dupped >= 0 else { throw ELFObjectError("\(origin): dup: \(Errno(rawValue: errno).description)") }
         try self.init(ownedFileDescriptor: dupped, origin: origin)
     }
 

@@ -62,9 +62,7 @@ func waitUntil(_ seconds: Double = 60, _ condition: () -> Bool) -> Bool {
 
 /// `/proc/PID/stat` state letter (`T` = stopped).
 func processState(_ pid: Int32) -> Character? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
-    return stat[stat.index(close, offsetBy: 2)]
+    ProcStat.read(pid: pid)?.state
 }
 
 /// A private root for one test: `proc` and `sys` link to the real ones (so the live-state readers see

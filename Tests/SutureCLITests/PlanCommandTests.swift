@@ -49,9 +49,7 @@ struct PlanCommandTests {
 
     /// `/proc/PID/stat` field 22 (start time in clock ticks).
     static func startTime(_ pid: Int32) throws -> UInt64 {
-        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-        let afterComm = stat[stat.range(of: ")", options: .backwards)!.upperBound...]
-        return UInt64(afterComm.split(separator: " ")[19])!
+        try #require(ProcStat.read(pid: pid)?.startTime)
     }
 
     static func buildID(_ path: String) throws -> String {

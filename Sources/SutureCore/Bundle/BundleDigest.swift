@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,7 +72,7 @@ public enum BundleDigest {
             }
             var st = stat()
             guard lstat(abs, &st) == 0 else {
-                throw WalkError(path: rel, reason: "cannot stat: \(String(cString: strerror(errno)))")
+                throw WalkError(path: rel, reason: "cannot stat: \(Errno.last.description)")
             }
             switch st.st_mode & S_IFMT {
             case S_IFREG: out.append(rel)
@@ -92,7 +93,7 @@ public enum BundleDigest {
     public static func sha256(ofFile path: String) throws(WalkError) -> (hex: String, size: UInt64) {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
-            throw WalkError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+            throw WalkError(path: path, reason: "cannot open: \(Errno.last.description)")
         }
         defer { close(fd) }
         var st = stat()
@@ -107,7 +108,7 @@ public enum BundleDigest {
             let n = read(fd, buffer.baseAddress, chunkSize)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw WalkError(path: path, reason: "read failed: \(String(cString: strerror(errno)))")
+                throw WalkError(path: path, reason: "read failed: \(Errno.last.description)")
             }
             if n == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SystemPackage
 import Yams
 #if canImport(Glibc)
 import Glibc
@@ -90,7 +91,7 @@ public enum BundleWriter {
         }
         var resolved = try BundleReader.read(directory: temporary)
         guard rename(temporary.path, destination.path) == 0 else {
-            throw DiagnosticError(Diagnostic(.error, "cannot move bundle into \(destination.path): \(String(cString: strerror(errno)))"))
+            throw DiagnosticError(Diagnostic(.error, "cannot move bundle into \(destination.path): \(Errno.last.description)"))
         }
         finished = true
         FileCopy.fsyncDirectory(parent.path)
@@ -163,7 +164,7 @@ enum FileCopy {
     }
 
     static func posixFailure(_ what: String, _ path: String) -> Failure {
-        Failure(description: "\(what) \(path): \(String(cString: strerror(errno)))")
+        Failure(description: "\(what) \(path): \(Errno.last.description)")
     }
 
     /// Copies `source` (following a symlink given as the source) to the new file `destination` (mode 0644,

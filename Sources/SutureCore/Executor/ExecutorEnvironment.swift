@@ -77,22 +77,11 @@ public struct ProcFSProbe: LiveProbe {
 
     /// See `LiveProbe.kernelPatch`.
     public func kernelPatch(moduleName: String) -> KernelLivePatch? {
-        let dir = paths.path("/sys/kernel/livepatch/\(moduleName)")
-        func read(_ name: String) -> String? {
-            (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        guard let enabled = read("enabled") else { return nil }
-        return KernelLivePatch(name: moduleName, enabled: enabled == "1", transition: read("transition") == "1")
+        LivepatchSysfs.state(of: moduleName, read: { LiveFS.readTrimmed(paths.path($0)) })
     }
 
-    /// Field 22 (`starttime`) of `/proc/PID/stat`, parsed after the last `)` (comm may contain spaces).
+    /// Field 22 (`starttime`, clock ticks since boot) of the stat file at `statPath` (``ProcStat``).
     public static func startTime(statPath: String) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: statPath, encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After ")": field 3 (state) is index 0, so field 22 is index 19.
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
+        ProcStat.read(path: statPath)?.startTime
     }
 }

@@ -29,17 +29,9 @@ public struct GitRevision: Codable, Sendable, Hashable {
     }
 
     private static func git(_ args: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git"] + args
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let run = try? ChildProcess.run("/usr/bin/env", ["git"] + args, timeout: .seconds(10)),
+              run.succeeded else { return nil }
+        return run.outputText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// Where Suture keeps its run-time and persistent state, under an injectable root (`--root`, default `/`).
 ///
@@ -83,7 +84,7 @@ func runAsRootHint(_ code: Int32) -> String {
 }
 
 /// The current `errno` as text (`strerror`).
-func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+func errnoText(_ code: Int32 = errno) -> String { Errno(rawValue: code).description }
 
 /// Writes `data` to `path` durably and atomically: a temporary file next to it, `fsync`, then `rename`.
 /// - Throws: `StateFileError` naming the temporary file (cannot create) or `path` (short write, failed

@@ -93,41 +93,38 @@ public struct LocalManifest: Sendable, Hashable {
         return entries.count != before
     }
 
-    /// The YAML text (Manifest v1; strings JSON-quoted, which YAML reads as double-quoted scalars).
+    /// The YAML text (Manifest v1), emitted by Yams after a two-line header comment: keys in manifest
+    /// order, every string from a bundle or a path double-quoted.
     public var yaml: String {
-        func q(_ s: String) -> String {
-            String(decoding: (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
-        }
-        var out = """
-            # Written by `suture patch accept` / `remove`: patches accepted on this host by hand.
-            # Reconciled like every other manifest (boot, timer, `suture apply`).
-            apiVersion: suture.dev/v1
-            kind: PatchSet
-            metadata:
-              name: local
-            spec:
-
-            """
-        if entries.isEmpty {
-            out += "  patches: []\n"
-            return out
-        }
-        out += "  patches:\n"
-        for e in entries {
-            out += "    - name: \(q(e.name))\n"
-            out += "      bundle: \(q(e.bundle))\n"
-            if !e.sha256.isEmpty { out += "      sha256: \(q(e.sha256))\n" }
-            out += "      state: \(e.state.rawValue)\n"
+        func quoted(_ s: String) -> Node { Node(s, Tag(.str), .doubleQuoted) }
+        func plain(_ s: String) -> Node { Node(s) }
+        func mapping(_ pairs: [(String, Node)]) -> Node { Node.mapping(Node.Mapping(pairs.map { (plain($0.0), $0.1) })) }
+        let patches = entries.map { e -> Node in
+            var fields: [(String, Node)] = [("name", quoted(e.name)), ("bundle", quoted(e.bundle))]
+            if !e.sha256.isEmpty { fields.append(("sha256", quoted(e.sha256))) }
+            fields.append(("state", plain(e.state.rawValue)))
             switch e.target {
             case let .package(name, version):
-                out += "      target:\n        package: \(q(name))\n        version: \(q(version))\n"
-            case let .path(path):
-                out += "      target:\n        path: \(q(path))\n"
-            case let .kernel(release):
-                out += "      target:\n        kernel: \(q(release))\n"
+                fields.append(("target", mapping([("package", quoted(name)), ("version", quoted(version))])))
+            case let .path(path): fields.append(("target", mapping([("path", quoted(path))])))
+            case let .kernel(release): fields.append(("target", mapping([("kernel", quoted(release))])))
             }
+            return mapping(fields)
         }
-        return out
+        let document = mapping([
+            ("apiVersion", plain("suture.dev/v1")),
+            ("kind", plain("PatchSet")),
+            ("metadata", mapping([("name", plain("local"))])),
+            ("spec", mapping([("patches", Node.sequence(Node.Sequence(patches, Tag(.seq), .block)))])),
+        ])
+        let header = """
+            # Written by `suture patch accept` / `remove`: patches accepted on this host by hand.
+            # Reconciled like every other manifest (boot, timer, `suture apply`).
+
+            """
+        // Serializing a Node built here cannot fail (no unrepresentable scalars).
+        return header + ((try? Yams.serialize(node: document, indent: 2, width: -1, allowUnicode: true,
+                                               sequenceStyle: .block, mappingStyle: .block)) ?? "")
     }
 
     /// Writes the file atomically (temporary file, fsync, rename), creating `manifests.d`.

@@ -36,7 +36,7 @@ public struct KernelLivepatchReader: Sendable {
     /// Reads the state, appending what could not be read (permission denied, I/O errors) to `unreadable`.
     public func read(unreadable: inout [UnreadableFact]) -> KernelLiveState {
         var state = KernelLiveState()
-        let livepatchDir = path("/sys/kernel/livepatch")
+        let livepatchDir = path(LivepatchSysfs.root)
         state.livepatchSupported = LiveFS.isDirectory(livepatchDir)
         if state.livepatchSupported {
             for name in (LiveFS.list(livepatchDir) ?? []).sorted() {
@@ -73,35 +73,29 @@ public struct KernelLivepatchReader: Sendable {
 
     private func path(_ absolute: String) -> String { LiveFS.join(root, absolute) }
 
-    private func readBool(_ path: String) -> Bool? {
-        switch LiveFS.readTrimmed(path) {
-        case "1"?: return true
-        case "0"?: return false
-        default: return nil
-        }
-    }
+    private func readBool(_ path: String) -> Bool? { LivepatchSysfs.bool(LiveFS.readTrimmed(path)) }
 
     private func readPatch(name: String, dir: String, unreadable: inout [UnreadableFact]) -> KernelLivePatch? {
         guard LiveFS.isDirectory(dir) else { return nil }
-        let enabled: Bool
-        switch LiveFS.read(dir + "/enabled") {
+        let enabledPath = path(LivepatchSysfs.path(name, .enabled))
+        switch LiveFS.read(enabledPath) {
         case let .content(text):
-            guard let value = ["0": false, "1": true][LiveFS.trimmed(text)] else {
-                unreadable.append(UnreadableFact(path: dir + "/enabled", reason: "unexpected value \(LiveFS.trimmed(text))",
+            if LivepatchSysfs.bool(text) == nil {
+                unreadable.append(UnreadableFact(path: enabledPath, reason: "unexpected value \(LiveFS.trimmed(text))",
                                                  effect: "livepatch \(name) ignored"))
                 return nil
             }
-            enabled = value
         case .absent:
             return nil   // freed while we read
         case let .failed(code):
-            unreadable.append(UnreadableFact(path: dir + "/enabled", reason: LiveFS.describe(errno: code),
+            unreadable.append(UnreadableFact(path: enabledPath, reason: LiveFS.describe(errno: code),
                                              effect: "livepatch \(name) ignored"))
             return nil
         }
-        var patch = KernelLivePatch(name: name, enabled: enabled, transition: readBool(dir + "/transition") ?? false)
-        patch.replace = readBool(dir + "/replace")
-        patch.stackOrder = LiveFS.readTrimmed(dir + "/stack_order").flatMap { Int($0) }
+        let read: (String) -> String? = { LiveFS.readTrimmed(path($0)) }
+        guard var patch = LivepatchSysfs.state(of: name, read: read) else { return nil }   // freed while we read
+        patch.replace = LivepatchSysfs.bool(read(LivepatchSysfs.path(name, .replace)))
+        patch.stackOrder = read(LivepatchSysfs.path(name, .stackOrder)).flatMap { Int($0) }
         for entry in (LiveFS.list(dir) ?? []).sorted() where LiveFS.isDirectory(dir + "/" + entry) {
             let objectDir = dir + "/" + entry
             var object = KernelPatchObject(name: entry, patched: readBool(objectDir + "/patched"))

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemPackage
 
 /// Small, allocation-light file system helpers shared by the live-state readers. Every reader joins its
 /// root with absolute paths through ``LiveFS/join(_:_:)``.
@@ -101,11 +102,7 @@ enum LiveFS {
     }
 
     /// `strerror` text, lower-cased first letter as in `permission denied`.
-    static func describe(errno code: Int32) -> String {
-        let text = String(cString: strerror(code))
-        guard let first = text.first else { return text }
-        return first.lowercased() + text.dropFirst()
-    }
+    static func describe(errno code: Int32) -> String { Errno(rawValue: code).sentence }
 
     /// Splits a `dev_t` into (major, minor) as glibc's `gnu_dev_major`/`gnu_dev_minor` do.
     static func split(device: UInt64) -> (major: UInt32, minor: UInt32) {

@@ -266,19 +266,14 @@ public struct PackageDatabase: Sendable {
         guard let rpm = Self.rpmExecutable else {
             throw PackageDatabaseError(source: "rpm", message: "rpm database present but no rpm executable on PATH")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: rpm)
-        process.arguments = ["--root", root.isEmpty ? "/" : root,
-                             "--qf", "%{NAME}\t%|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE}\t%{ARCH}\n"] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch {
-            throw PackageDatabaseError(source: rpm, message: "cannot run: \(error)")
+        let argv = ["--root", root.isEmpty ? "/" : root,
+                    "--qf", "%{NAME}\t%|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE}\t%{ARCH}\n"] + arguments
+        let timeout = Duration.seconds(60)
+        let run: ChildProcess.Result
+        do { run = try ChildProcess.run(rpm, argv, timeout: timeout) } catch {
+            throw PackageDatabaseError(source: rpm, message: error.reason)
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let text = run.outputText
         var packages: [InstalledPackage] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
@@ -287,8 +282,9 @@ public struct PackageDatabase: Sendable {
                                              version: String(fields[1])))
         }
         // rpm exits 1 for "not installed" / "not owned"; other failures print nothing parseable.
-        if process.terminationStatus != 0 && packages.isEmpty && !(process.terminationStatus == 1) {
-            throw PackageDatabaseError(source: rpm, message: "\(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+        if run.timedOut || (run.status != 0 && packages.isEmpty && run.status != 1) {
+            throw PackageDatabaseError(source: rpm, message: "\(arguments.joined(separator: " ")) "
+                                       + run.failureDescription(timeout: timeout))
         }
         return packages
     }

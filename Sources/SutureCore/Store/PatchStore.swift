@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -122,7 +123,7 @@ public struct PatchStore: Sendable {
                 throw DiagnosticError(Diagnostic(.error, "the copy of \(source.path) in the store has digest \(copied), expected \(source.digest) (source changed during install?)"))
             }
             guard rename(temporary.path, destination.path) == 0 else {
-                throw DiagnosticError(Diagnostic(.error, "cannot rename \(temporary.path) to \(destination.path): \(String(cString: strerror(errno)))"))
+                throw DiagnosticError(Diagnostic(.error, "cannot rename \(temporary.path) to \(destination.path): \(Errno.last.description)"))
             }
             done = true
             FileCopy.fsyncDirectory(directory.path)
@@ -149,7 +150,7 @@ public struct PatchStore: Sendable {
             guard exists(entry) else { return false }
             let doomed = directory.appendingPathComponent("\(Self.temporaryPrefix)rm-\(uuid)-\(UUID().uuidString.lowercased())")
             guard rename(entry.path, doomed.path) == 0 else {
-                throw DiagnosticError(Diagnostic(.error, "cannot remove \(entry.path): \(String(cString: strerror(errno)))"))
+                throw DiagnosticError(Diagnostic(.error, "cannot remove \(entry.path): \(Errno.last.description)"))
             }
             FileCopy.fsyncDirectory(directory.path)
             do {
@@ -258,12 +259,12 @@ public struct PatchStore: Sendable {
         let lockPath = directory.appendingPathComponent(Self.lockName).path
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
-            throw DiagnosticError(Diagnostic(.error, "cannot open \(lockPath): \(String(cString: strerror(errno)))"))
+            throw DiagnosticError(Diagnostic(.error, "cannot open \(lockPath): \(Errno.last.description)"))
         }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
             if errno == EINTR { continue }
-            throw DiagnosticError(Diagnostic(.error, "cannot lock \(lockPath): \(String(cString: strerror(errno)))"))
+            throw DiagnosticError(Diagnostic(.error, "cannot lock \(lockPath): \(Errno.last.description)"))
         }
         defer { flock(fd, LOCK_UN) }
         return try body()

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import CLinuxShim
+import SutureCore
+import SystemPackage
 
 /// A failed kernel operation: which call, on what, and the `errno` the kernel returned.
 public struct KernelCallError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -20,19 +22,12 @@ public struct KernelCallError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     /// The symbolic errno name where known (`EBUSY`), else `errno N`.
-    public var errnoName: String { KernelCallError.names[errno] ?? "errno \(errno)" }
+    public var errnoName: String { Errno(rawValue: errno).name }
 
     /// `finit_module /var/lib/suture/store/…/x.ko: EBUSY (Device or resource busy)`.
     public var description: String {
-        "\(operation) \(target): \(errnoName) (\(String(cString: strerror(errno))))"
+        "\(operation) \(target): \(errnoName) (\(Errno(rawValue: errno)))"
     }
-
-    static let names: [Int32: String] = [
-        EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO", ENOEXEC: "ENOEXEC",
-        EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY",
-        EEXIST: "EEXIST", ENODEV: "ENODEV", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL",
-        ENOSYS: "ENOSYS", ENOKEY: "ENOKEY", EKEYREJECTED: "EKEYREJECTED", EROFS: "EROFS",
-    ]
 }
 
 /// The kernel operations the livepatch driver needs, so the driver can run against the real kernel

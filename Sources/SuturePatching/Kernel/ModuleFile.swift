@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLibDW
+import SystemPackage
 
 /// What the driver needs to know about a kernel module file (`.ko`) before loading it: its `.modinfo`
 /// strings and whether a signature is appended.
@@ -55,7 +56,7 @@ public struct ModuleFile: Sendable, Hashable {
     /// - Throws: `ModuleFileError` when the file cannot be opened, is not ELF, or has no `.modinfo`.
     public static func read(path: String) throws(ModuleFileError) -> ModuleFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw ModuleFileError(path: path, message: String(cString: strerror(errno))) }
+        if fd < 0 { throw ModuleFileError(path: path, message: Errno(rawValue: errno).description) }
         defer { close(fd) }
         _ = elf_version(UInt32(EV_CURRENT))
         guard let elf = elf_begin(fd, ELF_C_READ, nil) else {

@@ -44,7 +44,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
     private let logger = Logger(label: "suture.kernel")
 
     /// The sysfs livepatch directory.
-    public static let livepatchRoot = "/sys/kernel/livepatch"
+    public static let livepatchRoot = LivepatchSysfs.root
 
     /// Creates the driver.
     /// - Parameters:
@@ -152,8 +152,8 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
         let dir = patchDir(name)
 
         if kernel.exists(dir) {
-            let enabled = readBool("\(dir)/enabled")
-            let transition = readBool("\(dir)/transition")
+            let enabled = readBool(LivepatchSysfs.path(name, .enabled))
+            let transition = readBool(LivepatchSysfs.path(name, .transition))
             if enabled == true && transition == false {
                 emit(.note, name, "already enabled and settled: nothing to do")
                 return
@@ -174,7 +174,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
         let before = Set(livePatchNames()).subtracting([name])
         try load(path: Self.modulePath(bundle: bundle, entity: entity), name: name)
         try waitForTransition(name, enabling: true, onStall: onStall)
-        let replace = entity.replace ?? (readBool("\(dir)/replace") ?? false)
+        let replace = entity.replace ?? (readBool(LivepatchSysfs.path(name, .replace)) ?? false)
         if replace { removeReplaced(before.sorted(), by: name) }
     }
 
@@ -239,7 +239,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
         let name = Self.normalizedModuleName(moduleName)
         let dir = patchDir(name)
         if kernel.exists(dir) {
-            if readBool("\(dir)/enabled") == true {
+            if readBool(LivepatchSysfs.path(name, .enabled)) == true {
                 emit(.disabling, name, "writing 0 to \(dir)/enabled")
                 try writeEnabled(name, false)
             }
@@ -280,8 +280,8 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
                 emit(.transitionFinished, name, "unpatching complete after \(fmt(clock.now() - start)) s")
                 return
             }
-            let enabled = readBool("\(dir)/enabled")
-            let transition = readBool("\(dir)/transition")
+            let enabled = readBool(LivepatchSysfs.path(name, .enabled))
+            let transition = readBool(LivepatchSysfs.path(name, .transition))
             if transition == false, let enabled {
                 if enabled == enabling {
                     emit(.transitionFinished, name, "\(enabling ? "patching" : "unpatching") complete after \(fmt(clock.now() - start)) s")
@@ -342,8 +342,8 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
     private func reverse(_ name: String, enabling: Bool, blockers: [TransitionBlocker], elapsed: Double) throws(KernelPatchError) {
         let dir = patchDir(name)
         emit(.reverting, name, "reversing the \(enabling ? "patching" : "unpatching") transition (writing \(enabling ? 0 : 1) to enabled)")
-        if readBool("\(dir)/enabled") == enabling {
-            do { try kernel.write("\(dir)/enabled", enabling ? "0" : "1") } catch {
+        if readBool(LivepatchSysfs.path(name, .enabled)) == enabling {
+            do { try kernel.write(LivepatchSysfs.path(name, .enabled), enabling ? "0" : "1") } catch {
                 throw KernelPatchError(.stalled, patch: name,
                                        message: "transition stalled and reversing it failed: \(error); left running",
                                        blockers: blockers, transitionLeftRunning: true)
@@ -353,7 +353,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
         while true {
             if enabling {
                 if !kernel.exists(dir) { break }
-            } else if readBool("\(dir)/transition") == false && readBool("\(dir)/enabled") == true {
+            } else if readBool(LivepatchSysfs.path(name, .transition)) == false && readBool(LivepatchSysfs.path(name, .enabled)) == true {
                 break
             }
             if clock.now() - start >= options.hardDeadline {
@@ -390,7 +390,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
         }
         emit(.forced, name, "writing 1 to \(dir)/force (forceTransition): the module can never be removed; reboot required",
              blockers: blockers)
-        do { try kernel.write("\(dir)/force", "1") } catch {
+        do { try kernel.write(LivepatchSysfs.path(name, .force), "1") } catch {
             throw KernelPatchError(.stalled, patch: name, message: "writing force failed: \(error); transition left running",
                                    blockers: blockers, transitionLeftRunning: true)
         }
@@ -398,7 +398,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
 
     /// Writes `enabled`, retrying EBUSY with backoff. Never called with the value `enabled` holds.
     private func writeEnabled(_ name: String, _ value: Bool) throws(KernelPatchError) {
-        let path = "\(patchDir(name))/enabled"
+        let path = LivepatchSysfs.path(name, .enabled)
         var delay = options.busyInitialBackoff
         var attempt = 0
         let started = clock.now()
@@ -496,15 +496,9 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
 
     // MARK: - Reading
 
-    private func patchDir(_ name: String) -> String { "\(Self.livepatchRoot)/\(name)" }
+    private func patchDir(_ name: String) -> String { LivepatchSysfs.directory(name) }
 
-    private func readBool(_ path: String) -> Bool? {
-        switch kernel.readTrimmed(path) {
-        case "1": return true
-        case "0": return false
-        default: return nil
-        }
-    }
+    private func readBool(_ path: String) -> Bool? { LivepatchSysfs.bool(kernel.readTrimmed(path)) }
 
     private func moduleLoaded(_ name: String) -> Bool { kernel.exists("/sys/module/\(name)") }
 
@@ -512,7 +506,7 @@ public struct SysfsKernelPatchDriver: KernelPatchDriver {
 
     /// The patch currently in transition, if any.
     private func transitionPatch() -> String? {
-        livePatchNames().first { readBool("\(patchDir($0))/transition") == true }
+        livePatchNames().first { readBool(LivepatchSysfs.path($0, .transition)) == true }
     }
 
     /// `702 kvmlp_busy, 15 kworker/0:1` or `no task (idle tasks or a race)`.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SutureCore
 import SuturePatching
+import SystemPackage
 
 /// `--root DIR`, shared by every command that reads the host.
 struct RootOptions: ParsableArguments {
@@ -107,7 +108,7 @@ enum Terminal {
             if rename(tmp.path, url.path) != 0 {
                 let e = errno
                 try? FileManager.default.removeItem(at: tmp)
-                throw DiagnosticError(Diagnostic(.error, "cannot write \(path): \(String(cString: strerror(e)))"))
+                throw DiagnosticError(Diagnostic(.error, "cannot write \(path): \(Errno(rawValue: e).description)"))
             }
         } catch let error as DiagnosticError {
             throw error

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Yams
 import SutureCore
 import SutureTestSupport
 
@@ -56,6 +57,23 @@ import SutureTestSupport
         let dropped = byUUID.remove(uuid: "11111111-1111-4111-8111-111111111111")
         #expect(dropped && !byUUID.entries.contains { $0.name == "stored" })
         #expect(try LocalManifest.load(paths: paths).entries.map(\.name) == ["a \"quoted\" name", "klp"])
+    }
+
+    @Test func yamlIsEmittedByYamsWithTheHeaderAndQuotedStrings() throws {
+        let root = try TestSupport.temporaryDirectory("suture-local-yaml")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var m = try LocalManifest.load(paths: StatePaths(root: root.path))
+        #expect(m.yaml.hasPrefix("# Written by `suture patch accept`"))
+        #expect(m.yaml.contains("  patches: []\n"))
+        m.upsert(.init(name: "odd: name # not a comment\ttab", bundle: "/b c", sha256: "ab", state: .accepted,
+                       target: .path("/usr/sbin/demo")))
+        let doc = try #require(try Yams.load(yaml: m.yaml) as? [String: Any])
+        #expect(doc["apiVersion"] as? String == "suture.dev/v1" && doc["kind"] as? String == "PatchSet")
+        let spec = try #require(doc["spec"] as? [String: Any])
+        let patch = try #require((spec["patches"] as? [[String: Any]])?.first)
+        #expect(patch["name"] as? String == "odd: name # not a comment\ttab")
+        #expect((patch["target"] as? [String: Any])?["path"] as? String == "/usr/sbin/demo")
+        #expect(m.yaml.contains("name: \"odd: name # not a comment\\ttab\"\n"))
     }
 
     @Test func savedStatusRoundTrips() throws {
