@@ -1,6 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// `SUTURE_TEST_HOOKS`: the environment test hooks (`SUTURE_TEST_*`) are compiled into debug builds only,
+/// which is what `swift test` builds; release builds (`-c release`, the kernel tier, packages) never read them.
+let testHooks: [SwiftSetting] = [.define("SUTURE_TEST_HOOKS", .when(configuration: .debug))]
+
 let package = Package(
     name: "Suture",
     platforms: [.macOS(.v13)],
@@ -41,7 +45,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            swiftSettings: testHooks
         ),
         // Drivers: kernel (finit_module, sysfs) and user (ptrace engine, patch loader, trampolines).
         .target(
@@ -49,7 +54,8 @@ let package = Package(
             dependencies: ["SutureCore", "SutureELF", "CLinuxShim", "CLibDW",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "SystemPackage", package: "swift-system"),
-                           .product(name: "Crypto", package: "swift-crypto")]
+                           .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: testHooks
         ),
         // Patch creation (bundle create; later: from source with the object differ).
         .target(name: "SutureBuild", dependencies: ["SutureCore", "SutureELF", "SuturePatching"]),

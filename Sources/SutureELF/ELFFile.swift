@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
-import SystemPackage
 #endif
+import SystemPackage
 internal import CLibElf
 
 /// An error reading an ELF file.

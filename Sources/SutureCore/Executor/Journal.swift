@@ -119,8 +119,9 @@ public struct JournalError: Error, Sendable, CustomStringConvertible {
 /// One journal describes one run: `begin` truncates it and writes `run-begin`. A journal whose last
 /// record is not `run-end` belongs to a run that was killed; `inspect` reports it.
 ///
-/// Test hook: when the environment variable `SUTURE_TEST_STOP_AT_STEP=K` is set, the process stops itself
-/// with `SIGSTOP` right after record K is durable, so a test can `kill -9` it at that exact step.
+/// Test hook (debug builds only, `SUTURE_TEST_HOOKS`; release builds never read the variable): when the
+/// environment variable `SUTURE_TEST_STOP_AT_STEP=K` is set, the process stops itself with `SIGSTOP` right
+/// after record K is durable, so a test can `kill -9` it at that exact step.
 public final class ApplyJournal: @unchecked Sendable {
     /// The journal path.
     public let path: String
@@ -132,7 +133,11 @@ public final class ApplyJournal: @unchecked Sendable {
     /// A journal at `paths.journal`; nothing is written until `begin`.
     public init(paths: StatePaths) {
         path = paths.journal
+        #if SUTURE_TEST_HOOKS
         stopAtStep = ProcessInfo.processInfo.environment["SUTURE_TEST_STOP_AT_STEP"].flatMap(Int.init)
+        #else
+        stopAtStep = nil
+        #endif
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
     }

@@ -51,14 +51,10 @@ enum ProcFiles {
         return t.sutureTrim("\n")
     }
 
-    /// Field 22 (`starttime`, clock ticks since boot) and field 3 (`state`) of `/proc/PID/stat`.
-    /// The comm field may contain spaces and parentheses, so parsing starts after the last `)`.
+    /// Field 22 (`starttime`, clock ticks since boot) and field 3 (`state`) of `/proc/PID/stat`, read by
+    /// SutureCore's ``ProcStat``.
     static func stat(_ pid: Int32) -> (state: Character, startTime: UInt64)? {
-        guard let t = text("/proc/\(pid)/stat"), let close = t.lastIndex(of: ")") else { return nil }
-        let fields = t[t.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); field 22 is fields[19].
-        guard fields.count > 19, let state = fields[0].first, let start = UInt64(fields[19]) else { return nil }
-        return (state, start)
+        ProcStat.read(pid: pid).map { ($0.state, $0.startTime) }
     }
 
     /// The thread ids in `/proc/PID/task` (empty when the process is gone).

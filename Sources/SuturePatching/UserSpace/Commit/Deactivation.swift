@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinuxShim
 import SutureCore
+import SystemPackage
 
 /// Deactivation: revert the detours from the region header alone, then unmap the inert region.
 extension EngineSession {
@@ -26,7 +27,7 @@ extension EngineSession {
         let mapName = "/proc/\(pid)/map_files/\(hex(region.address))-\(hex(region.address + UInt64(header.headerSize)))"
         let file = open(mapName, O_RDWR | O_CLOEXEC)
         if file < 0 {
-            throw error(.permission, "cannot open the region header \(mapName): \(String(cString: strerror(errno)))")
+            throw error(.permission, "cannot open the region header \(mapName): \(Errno.last.description)")
         }
         defer { close(file) }
         if header.state == .prepared {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinuxShim
 import SutureCore
+import SystemPackage
 
 /// Activation: target match, detour planning from the live entry bytes, layout, then prepare and commit
 /// with BUSY back-off (or reattach of a detached region).
@@ -190,7 +191,7 @@ extension EngineSession {
         let mapName = "/proc/\(pid)/map_files/\(hex(existing.address))-\(hex(existing.address + UInt64(header.headerSize)))"
         let file = open(mapName, O_RDWR | O_CLOEXEC)
         if file < 0 {
-            throw error(.permission, "cannot open the region header \(mapName): \(String(cString: strerror(errno)))")
+            throw error(.permission, "cannot open the region header \(mapName): \(Errno.last.description)")
         }
         defer { close(file) }
         let region = PreparedRegion(base: existing.address, size: Int(existing.end - existing.address), file: file)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinuxShim
 import SutureCore
+import SystemPackage
 
 /// Everything one operation on one process does; lives on the ptrace thread only.
 final class EngineSession {
@@ -59,14 +60,14 @@ final class EngineSession {
             return error(.execRace, "the process called execve during \(phase)",
                          hint: "retry: the new program image is not patched")
         case let .permission(tid, e):
-            return error(.permission, "PTRACE_SEIZE of thread \(tid) failed: \(String(cString: strerror(e)))",
+            return error(.permission, "PTRACE_SEIZE of thread \(tid) failed: \(Errno(rawValue: e).description)",
                          hint: "needs root (CAP_SYS_PTRACE); check Yama, SELinux deny_ptrace and existing tracers")
         case let .timeout(tid):
             return error(.unstoppable, "thread \(tid) did not stop within \(options.stopDeadline) s during \(phase)",
                          hint: "the thread may be in uninterruptible sleep (D state) or in a frozen cgroup; retry later")
         case let .failed(request, tid, e):
             if processGone() { return error(.targetExited, "the process exited during \(phase)") }
-            return error(.unstoppable, "\(request) on thread \(tid) failed during \(phase): \(String(cString: strerror(e)))")
+            return error(.unstoppable, "\(request) on thread \(tid) failed during \(phase): \(Errno(rawValue: e).description)")
         }
     }
 

@@ -38,11 +38,15 @@ final class Injector {
     /// Runs syscall `nr` with up to six arguments; returns the raw result (negative errno on failure).
     /// `orig_rax = -1` keeps the kernel's syscall-restart logic from rewinding `rip` when the thread was
     /// stopped inside an interrupted syscall.
-    /// Test hook: `SUTURE_TEST_SIGTERM_AT_INJECTION=N` makes the tracer send itself SIGTERM right after the
+    /// Test hook (debug builds only, `SUTURE_TEST_HOOKS`): `SUTURE_TEST_SIGTERM_AT_INJECTION=N` makes the tracer send itself SIGTERM right after the
     /// N-th injected system call of the process has set the thread's registers (the moment a dying tracer
     /// would leave the target to crash), so a test can prove the signal waits for the operation's end.
     nonisolated(unsafe) static var injectionsDone = 0
+    #if SUTURE_TEST_HOOKS
     static let sigtermAtInjection = getenv("SUTURE_TEST_SIGTERM_AT_INJECTION").flatMap { Int(String(cString: $0)) }
+    #else
+    static let sigtermAtInjection: Int? = nil   // release builds carry no test hooks
+    #endif
 
     func syscall(_ call: LinuxSyscall, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0, _ d: UInt64 = 0, _ e: UInt64 = 0,
                  _ f: UInt64 = 0) throws(UserPatchError) -> Int64 {

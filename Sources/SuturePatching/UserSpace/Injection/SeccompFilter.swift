@@ -1,5 +1,6 @@
 import CLinuxShim
 import Glibc
+import SystemPackage
 
 /// One classic BPF instruction (`struct sock_filter`, linux/filter.h): 8 bytes, little-endian
 /// `{u16 code; u8 jt; u8 jf; u32 k}`.
@@ -68,7 +69,7 @@ struct SeccompFilterSet: Sendable {
             if count < 0 {
                 let e = errno
                 if e == ENOENT && index > 0 { break }
-                throw ReadFailure(description: "PTRACE_SECCOMP_GET_FILTER #\(index) on thread \(tid): \(String(cString: strerror(e)))")
+                throw ReadFailure(description: "PTRACE_SECCOMP_GET_FILTER #\(index) on thread \(tid): \(Errno(rawValue: e).description)")
             }
             var raw = [UInt8](repeating: 0, count: max(Int(count), 1) * 8)
             let got = raw.withUnsafeMutableBytes { cls_ptrace(request, tid, UnsafeMutableRawPointer(bitPattern: index), $0.baseAddress) }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinuxShim
 import SutureCore
+import SystemPackage
 
 /// Prepare (one thread stopped): memfd + mmap of the region by injected system calls, contents written
 /// from the tracer; cleanup of a region that was never committed.
@@ -60,13 +61,13 @@ extension EngineSession {
                 if file < 0 {
                     let e = errno
                     undo()
-                    throw self.error(.permission, "cannot open the patch memfd via /proc/\(self.pid)/fd/\(fd): \(String(cString: strerror(e)))")
+                    throw self.error(.permission, "cannot open the patch memfd via /proc/\(self.pid)/fd/\(fd): \(Errno(rawValue: e).description)")
                 }
                 if ftruncate(file, off_t(total)) != 0 {
                     let e = errno
                     close(file)
                     undo()
-                    throw self.error(.permission, "sizing the patch memfd to \(total) bytes failed: \(String(cString: strerror(e)))",
+                    throw self.error(.permission, "sizing the patch memfd to \(total) bytes failed: \(Errno(rawValue: e).description)",
                                      hint: "out of memory, or suture's own RLIMIT_FSIZE is too small")
                 }
                 for seg in image {

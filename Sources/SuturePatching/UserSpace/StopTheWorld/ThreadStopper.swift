@@ -39,10 +39,7 @@ extension EngineSession {
         let deadline = cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9)
         let opts = Int(CLS_PTRACE_O_TRACECLONE | CLS_PTRACE_O_TRACEEXEC)
         // A zombie leader (main thread called pthread_exit) never reports a stop.
-        let leaderZombie = ProcFiles.text("/proc/\(pid)/task/\(pid)/stat").map { t -> Bool in
-            guard let c = t.lastIndex(of: ")") else { return false }
-            return t[t.index(after: c)...].dropFirst().first == "Z"
-        } ?? false
+        let leaderZombie = ProcStat.read(pid: pid, tid: pid)?.state == "Z"
         do throws(PtraceFailure) {
             while true {
                 let listed = ProcFiles.tids(pid)
