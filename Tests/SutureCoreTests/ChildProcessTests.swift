@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SutureCore
+import Testing
 
 /// The one subprocess helper, on real processes: exit status, both outputs captured, the timeout kills.
 @Suite struct ChildProcessTests {

@@ -269,22 +269,35 @@ import SutureTestSupport
         }
     }
 
-    @Test func refusesTLS() throws {
-        try refusal("__thread int t; int f(void) { return ++t; }", kind: .unsupportedSection, mentioning: "thread-local")
+    /// A payload the linker refuses: its source, how it is compiled, what it must provide, the error kind
+    /// and what the message names.
+    struct LinkRefusal: Sendable, CustomTestStringConvertible {
+        var name: String
+        var source: String
+        var compiler = "/usr/bin/gcc"
+        var required: [String] = []
+        var kind: PatchLinkError.Kind
+        var mentioning: String
+        var testDescription: String { name }
     }
 
-    @Test func refusesCxxExceptionTables() throws {
-        try refusal("int f(int x) { try { if (x) throw x; } catch (int e) { return e + 1; } return 0; }",
-                    compiler: "/usr/bin/g++", kind: .unsupportedSection, mentioning: ".gcc_except_table")
-    }
+    static let linkRefusals: [LinkRefusal] = [
+        LinkRefusal(name: "TLS", source: "__thread int t; int f(void) { return ++t; }", kind: .unsupportedSection,
+                    mentioning: "thread-local"),
+        LinkRefusal(name: "C++ exception tables",
+                    source: "int f(int x) { try { if (x) throw x; } catch (int e) { return e + 1; } return 0; }",
+                    compiler: "/usr/bin/g++", kind: .unsupportedSection, mentioning: ".gcc_except_table"),
+        LinkRefusal(name: "constructors",
+                    source: "int v; __attribute__((constructor)) static void init(void) { v = 1; } int f(void) { return v; }",
+                    kind: .unsupportedSection, mentioning: ".init_array"),
+        LinkRefusal(name: "missing replacement function", source: "int f(void) { return 1; } int g;", required: ["g"],
+                    kind: .missingFunction, mentioning: "g"),
+    ]
 
-    @Test func refusesConstructors() throws {
-        try refusal("int v; __attribute__((constructor)) static void init(void) { v = 1; } int f(void) { return v; }",
-                    kind: .unsupportedSection, mentioning: ".init_array")
-    }
-
-    @Test func refusesMissingReplacementFunction() throws {
-        try refusal("int f(void) { return 1; } int g;", required: ["g"], kind: .missingFunction, mentioning: "g")
+    @Test(arguments: linkRefusals)
+    func refuses(_ refusal: LinkRefusal) throws {
+        try self.refusal(refusal.source, compiler: refusal.compiler, required: refusal.required, kind: refusal.kind,
+                         mentioning: refusal.mentioning)
     }
 
     @Test func refusesNonRelocatableObjects() throws {

@@ -65,9 +65,11 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
     /// Records action `index` as done; `undo` are the steps that reverse it.
     @discardableResult
     public mutating func done(_ index: Int, outcome: ProcessOutcome?, undo: [Undo], detail: String? = nil)
-        -> ActionReport {
-        let report = ActionReport(index: index, action: actions[index], status: .done, processOutcome: outcome,
-                                  detail: detail)
+        -> ActionReport
+    {
+        let report = ActionReport(
+            index: index, action: actions[index], status: .done, processOutcome: outcome,
+            detail: detail)
         reports.append(report)
         undoStack.append(UndoEntry(index: index, action: actions[index], steps: undo))
         return report
@@ -76,8 +78,9 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
     /// Records action `index` as not needed (already done, process exited, not applicable).
     @discardableResult
     public mutating func skipped(_ index: Int, outcome: ProcessOutcome?, detail: String) -> ActionReport {
-        let report = ActionReport(index: index, action: actions[index], status: .skipped, processOutcome: outcome,
-                                  detail: detail)
+        let report = ActionReport(
+            index: index, action: actions[index], status: .skipped, processOutcome: outcome,
+            detail: detail)
         reports.append(report)
         return report
     }
@@ -87,14 +90,18 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
     /// patch (`failed_accepted`); any other failure stops the run.
     /// - Parameter attention: what needs a human because of this failure (undo inside the action failed).
     @discardableResult
-    public mutating func failed(_ index: Int, outcome: ProcessOutcome?, code: ActionErrorCode, detail: String,
-                                attention extra: [String] = [], stalled: Bool = false) -> ActionReport {
+    public mutating func failed(
+        _ index: Int, outcome: ProcessOutcome?, code: ActionErrorCode, detail: String,
+        attention extra: [String] = [], stalled: Bool = false
+    ) -> ActionReport {
         let action = actions[index]
         attention += extra
-        let partialOK = action.patchKind == .user && action.kind == .activate && action.pid != nil
+        let partialOK =
+            action.patchKind == .user && action.kind == .activate && action.pid != nil
             && !stalled && extra.isEmpty && (allowPartial || partialAllowedUUIDs.contains(action.uuid))
-        let report = ActionReport(index: index, action: action, status: partialOK ? .failedAccepted : .failed,
-                                  processOutcome: outcome, errorCode: code, detail: detail)
+        let report = ActionReport(
+            index: index, action: action, status: partialOK ? .failedAccepted : .failed,
+            processOutcome: outcome, errorCode: code, detail: detail)
         if partialOK {
             partialUUIDs.insert(action.uuid)
         } else {
@@ -116,12 +123,15 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
     public mutating func closeActions() {
         if failure == nil {
             for uuid in partialUUIDs.sorted() {
-                let mine = reports.filter { $0.action.uuid == uuid && $0.action.kind == .activate && $0.action.pid != nil }
+                let mine = reports.filter {
+                    $0.action.uuid == uuid && $0.action.kind == .activate && $0.action.pid != nil
+                }
                 let live = mine.contains { $0.processOutcome == .activated || $0.processOutcome == .alreadyActive }
                 if !live, let first = mine.first(where: { $0.status == .failedAccepted }) {
-                    failure = Failure(index: first.index, code: first.errorCode ?? .failed,
-                                      detail: "\(first.action.patch): activation failed in every matching process",
-                                      stalled: false)
+                    failure = Failure(
+                        index: first.index, code: first.errorCode ?? .failed,
+                        detail: "\(first.action.patch): activation failed in every matching process",
+                        stalled: false)
                     if let i = reports.firstIndex(where: { $0.index == first.index }) { reports[i].status = .failed }
                     break
                 }
@@ -129,8 +139,10 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
         }
         if let failure, failure.index + 1 < actions.count {
             for i in (failure.index + 1)..<actions.count where !reports.contains(where: { $0.index == i }) {
-                reports.append(ActionReport(index: i, action: actions[i], status: .notRun,
-                                            processOutcome: actions[i].pid != nil ? .notRun : nil))
+                reports.append(
+                    ActionReport(
+                        index: i, action: actions[i], status: .notRun,
+                        processOutcome: actions[i].pid != nil ? .notRun : nil))
             }
         }
     }
@@ -154,13 +166,15 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
         undoSucceeded = undoSucceeded && ok
         attention += problems
         let detail = ok ? nil : problems.joined(separator: "; ")
-        let report = ActionReport(index: entry.index, action: entry.action, status: ok ? .undone : .undoFailed,
-                                  detail: detail)
+        let report = ActionReport(
+            index: entry.index, action: entry.action, status: ok ? .undone : .undoFailed,
+            detail: detail)
         rollback.append(report)
         if let i = reports.firstIndex(where: { $0.index == entry.index }) {
             reports[i].status = ok ? .undone : .undoFailed
             if reports[i].action.pid != nil {
-                reports[i].processOutcome = ok
+                reports[i].processOutcome =
+                    ok
                     ? (reports[i].action.kind == .activate ? .reverted : .activated) : .revertFailed
             }
         }
@@ -175,17 +189,25 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
         if let failure {
             let what = "\(describe(actions[failure.index])) failed: \(failure.detail)"
             if !attention.isEmpty || !undoSucceeded {
-                return (.rollbackIncomplete,
-                        "Error: \(what). Rollback is INCOMPLETE: \(attention.count) item(s) need a human (exit 5).")
+                return (
+                    .rollbackIncomplete,
+                    "Error: \(what). Rollback is INCOMPLETE: \(attention.count) item(s) need a human (exit 5)."
+                )
             }
             if failure.stalled {
                 let policy = stallPolicy ?? .revert
-                return (.stalled, "Error: \(what). Kernel transition stalled; handled per onStall: \(policy.rawValue)"
-                        + (stallLeftRunning ? " (transition left running), earlier actions kept"
-                                            : " (transition reversed), earlier actions rolled back") + " (exit 6).")
+                return (
+                    .stalled,
+                    "Error: \(what). Kernel transition stalled; handled per onStall: \(policy.rawValue)"
+                        + (stallLeftRunning
+                            ? " (transition left running), earlier actions kept"
+                            : " (transition reversed), earlier actions rolled back") + " (exit 6)."
+                )
             }
-            return (.rolledBack,
-                    "Error: \(what). Rolled back \(rollback.count) action(s); the host is as before (exit 4).")
+            return (
+                .rolledBack,
+                "Error: \(what). Rolled back \(rollback.count) action(s); the host is as before (exit 4)."
+            )
         }
         if actions.isEmpty { return (.converged, "No changes. The live state matches the desired state.") }
         let done = reports.filter { $0.status == .done }.count
@@ -203,22 +225,28 @@ public struct ExecutionLedger<Undo: Sendable>: Sendable {
             guard let pid = r.action.pid, let outcome = r.processOutcome else { continue }
             if groups[r.action.uuid] == nil {
                 order.append(r.action.uuid)
-                groups[r.action.uuid] = PatchProcesses(patch: r.action.patch, uuid: r.action.uuid,
-                                                       partial: partialUUIDs.contains(r.action.uuid), processes: [])
+                groups[r.action.uuid] = PatchProcesses(
+                    patch: r.action.patch, uuid: r.action.uuid,
+                    partial: partialUUIDs.contains(r.action.uuid), processes: [])
             }
-            groups[r.action.uuid]?.processes.append(.init(pid: pid, comm: r.action.comm ?? "", kind: r.action.kind,
-                                                          outcome: outcome, detail: r.errorCode == nil ? nil : r.detail))
+            groups[r.action.uuid]?.processes.append(
+                .init(
+                    pid: pid, comm: r.action.comm ?? "", kind: r.action.kind,
+                    outcome: outcome, detail: r.errorCode == nil ? nil : r.detail))
         }
         return order.compactMap { groups[$0] }
     }
 
     /// The report of the run (actions sorted by plan index).
-    public func report(stallPolicy: StallPolicy?, stallLeftRunning: Bool, interrupted: InterruptedRun?,
-                       orphans: [OrphanReport]) -> ApplyReport {
+    public func report(
+        stallPolicy: StallPolicy?, stallLeftRunning: Bool, interrupted: InterruptedRun?,
+        orphans: [OrphanReport]
+    ) -> ApplyReport {
         let (exitCode, summary) = verdict(stallPolicy: stallPolicy, stallLeftRunning: stallLeftRunning)
-        return ApplyReport(exitCode: exitCode, summary: summary, interrupted: interrupted, orphans: orphans,
-                           actions: reports.sorted { $0.index < $1.index }, rollback: rollback,
-                           patches: processSummary, needsAttention: attention,
-                           failure: failure.map { "\(describe(actions[$0.index])): \($0.detail)" })
+        return ApplyReport(
+            exitCode: exitCode, summary: summary, interrupted: interrupted, orphans: orphans,
+            actions: reports.sorted { $0.index < $1.index }, rollback: rollback,
+            patches: processSummary, needsAttention: attention,
+            failure: failure.map { "\(describe(actions[$0.index])): \($0.detail)" })
     }
 }

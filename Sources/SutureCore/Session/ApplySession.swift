@@ -28,8 +28,10 @@ public struct RunOptions {
     public var status: ((String) -> Void)?
 
     /// Memberwise initializer.
-    public init(lockTimeout: Double, allowPartial: Bool, recordGeneration: Bool, command: String,
-                manifestPaths: [String], refuse: ((Plan) -> [String])? = nil, status: ((String) -> Void)? = nil) {
+    public init(
+        lockTimeout: Double, allowPartial: Bool, recordGeneration: Bool, command: String,
+        manifestPaths: [String], refuse: ((Plan) -> [String])? = nil, status: ((String) -> Void)? = nil
+    ) {
         self.lockTimeout = lockTimeout
         self.allowPartial = allowPartial
         self.recordGeneration = recordGeneration
@@ -68,31 +70,35 @@ public struct ApplySession: Sendable {
 
         var userOptions = UserPatchOptions()
         userOptions.busyDeadline = host.config.busyDeadlineSeconds
-        let executor = PlanExecutor(paths: host.paths, store: host.store.accessor, probe: host.probe,
-                                    userDriver: host.userDriver, kernelDriver: host.kernelDriver,
-                                    logger: host.logger,
-                                    options: ExecutorOptions(allowPartial: options.allowPartial,
-                                                             userOptions: userOptions))
+        let executor = PlanExecutor(
+            paths: host.paths, store: host.store.accessor, probe: host.probe,
+            userDriver: host.userDriver, kernelDriver: host.kernelDriver,
+            logger: host.logger,
+            options: ExecutorOptions(
+                allowPartial: options.allowPartial,
+                userOptions: userOptions))
         let interrupted = executor.inspectJournal()
 
         let desired: DesiredState
         switch source {
-        case let .manifests(paths):
+        case .manifests(let paths):
             do { desired = try reading.loadDesired(paths: paths).0 } catch { return failure("\(error)") }
-        case let .saved(saved, _): desired = saved.desired
-        case let .desired(d, _): desired = d
+        case .saved(let saved, _): desired = saved.desired
+        case .desired(let d, _): desired = d
         }
         var live: LiveState
         do { live = try reading.readLive(for: desired) } catch { return failure("\(error)") }
 
-        if case let .saved(saved, file) = source {
+        if case .saved(let saved, let file) = source {
             let changes = saved.staleness(against: live)
             if !changes.isEmpty {
-                var report = ApplyReport(exitCode: .error, summary: "Error: saved plan \(file) is stale: the live "
-                                         + "state changed since it was made; run `suture plan --out` again. Nothing "
-                                         + "was changed.",
-                                         interrupted: interrupted,
-                                         failure: "stale plan; changed:\n  " + changes.joined(separator: "\n  "))
+                var report = ApplyReport(
+                    exitCode: .error,
+                    summary: "Error: saved plan \(file) is stale: the live "
+                        + "state changed since it was made; run `suture plan --out` again. Nothing "
+                        + "was changed.",
+                    interrupted: interrupted,
+                    failure: "stale plan; changed:\n  " + changes.joined(separator: "\n  "))
                 report.needsAttention = []
                 return (report, saved.plan)
             }
@@ -106,8 +112,8 @@ public struct ApplySession: Sendable {
         var plan: Plan
         switch source {
         case .manifests: plan = Planner.plan(desired: desired, live: live)
-        case let .saved(saved, _): plan = saved.plan
-        case let .desired(d, uuids):
+        case .saved(let saved, _): plan = saved.plan
+        case .desired(let d, let uuids):
             plan = Planner.plan(desired: d, live: live)
             if let uuids {
                 let locations = Set(d.patches.filter { $0.uuid.map(uuids.contains) ?? false }.map(\.location))
@@ -119,9 +125,12 @@ public struct ApplySession: Sendable {
             let reasons = refuse(plan)
             if !reasons.isEmpty {
                 executor.finishJournal(result: "refused", exitCode: .error)
-                return (ApplyReport(exitCode: .error, summary: "Error: refused; nothing was changed.",
-                                    interrupted: interrupted, orphans: orphans,
-                                    failure: reasons.joined(separator: "\n")), plan)
+                return (
+                    ApplyReport(
+                        exitCode: .error, summary: "Error: refused; nothing was changed.",
+                        interrupted: interrupted, orphans: orphans,
+                        failure: reasons.joined(separator: "\n")), plan
+                )
             }
         }
         if !plan.actions.isEmpty { options.status?("applying \(plan.actions.count) action(s)") }
@@ -132,13 +141,14 @@ public struct ApplySession: Sendable {
             let latest = generations.numbers().last.flatMap { try? generations.load($0) }
             if report.changedAnything || latest?.manifestDigest != desired.manifestDigest {
                 let after = (try? reading.readLive(for: desired)) ?? live
-                let generation = Generation(number: 0, command: options.command,
-                                            manifestDigest: desired.manifestDigest,
-                                            manifestPaths: options.manifestPaths,
-                                            git: options.manifestPaths.first.flatMap(GitRevision.of(path:)),
-                                            desired: desired, live: after,
-                                            changes: report.actions.filter { $0.status == .done }.count,
-                                            partial: report.patches.filter(\.partial).map(\.patch))
+                let generation = Generation(
+                    number: 0, command: options.command,
+                    manifestDigest: desired.manifestDigest,
+                    manifestPaths: options.manifestPaths,
+                    git: options.manifestPaths.first.flatMap(GitRevision.of(path:)),
+                    desired: desired, live: after,
+                    changes: report.actions.filter { $0.status == .done }.count,
+                    partial: report.patches.filter(\.partial).map(\.patch))
                 do { report.generation = try generations.record(generation) } catch {
                     host.logger.warning("cannot record generation: \(error)")
                 }

@@ -30,8 +30,9 @@ public struct PlanSession: Sendable {
     /// - Returns: the desired state and the warnings (errors excluded).
     /// - Throws: `DiagnosticError` with every manifest error.
     public func loadDesired(paths: [String]) throws(DiagnosticError) -> (DesiredState, [Diagnostic]) {
-        let loader = ManifestLoader(config: host.config, hostname: host.hostname(),
-                                    readBundle: { url throws(DiagnosticError) in try BundleReader.read(directory: url) })
+        let loader = ManifestLoader(
+            config: host.config, hostname: host.hostname(),
+            readBundle: { url throws(DiagnosticError) in try BundleReader.read(directory: url) })
         let (desired, warnings) = try loader.desiredState(paths: paths)
         return (desired, warnings.filter { $0.severity != .error })
     }
@@ -40,7 +41,8 @@ public struct PlanSession: Sendable {
     /// region header states included.
     /// - Throws: `DiagnosticError` when the labels file is malformed.
     public func readLive(for desired: DesiredState, store: [InstalledBundle]? = nil) throws(DiagnosticError)
-        -> LiveState {
+        -> LiveState
+    {
         let bundles = store ?? host.store.list()
         do {
             return try host.liveReader.read(interest: LiveInterest(desired: desired, store: bundles), store: bundles)

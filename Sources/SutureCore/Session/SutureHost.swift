@@ -40,10 +40,12 @@ public struct SutureHost: Sendable {
     ///   - userDriver: the user-space driver.
     ///   - kernelDriver: the kernel livepatch driver.
     ///   - logger: the run's logger.
-    public init(root: String, config: SutureConfig, configWarnings: [Diagnostic] = [],
-                regionHeaders: (any RegionHeaderReader)?, probe: (any LiveProbe)? = nil,
-                userDriver: any UserPatchDriver, kernelDriver: any KernelPatchDriver,
-                logger: Logger = Logger(label: "suture")) {
+    public init(
+        root: String, config: SutureConfig, configWarnings: [Diagnostic] = [],
+        regionHeaders: (any RegionHeaderReader)?, probe: (any LiveProbe)? = nil,
+        userDriver: any UserPatchDriver, kernelDriver: any KernelPatchDriver,
+        logger: Logger = Logger(label: "suture")
+    ) {
         let root = root.isEmpty ? "/" : root
         self.root = root
         self.paths = StatePaths(root: root)
@@ -88,7 +90,8 @@ public struct SutureHost: Sendable {
         }
         let local = paths.localManifest
         if FileManager.default.fileExists(atPath: local),
-           !list.contains(where: { local == $0 || local.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) {
+            !list.contains(where: { local == $0 || local.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") })
+        {
             list.append(local)
         }
         return list

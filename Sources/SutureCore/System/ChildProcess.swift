@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs an external tool (`rpm`, `git`, `dpkg-query`, `dpkg`) to completion: standard input from
@@ -50,13 +51,16 @@ public enum ChildProcess {
     /// Runs `executable` (an absolute path) with `arguments` and waits for it, at most `timeout`.
     /// - Returns: the exit status and both outputs (also when it failed or was killed).
     /// - Throws: `LaunchError` when it cannot be started (missing, not executable).
-    public static func run(_ executable: String, _ arguments: [String],
-                           timeout: Duration = .seconds(30)) throws(LaunchError) -> Result {
+    public static func run(
+        _ executable: String, _ arguments: [String],
+        timeout: Duration = .seconds(30)
+    ) throws(LaunchError) -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         do { try process.run() } catch {
@@ -78,10 +82,13 @@ public enum ChildProcess {
         process.waitUntilExit()
         watchdog.finish()
         timer.cancel()
-        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus
-                                                                   : process.terminationStatus
-        return Result(status: status, standardOutput: outputData,
-                      standardError: String(decoding: errorData.get(), as: UTF8.self), timedOut: watchdog.fired)
+        let status =
+            process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus
+            : process.terminationStatus
+        return Result(
+            status: status, standardOutput: outputData,
+            standardError: String(decoding: errorData.get(), as: UTF8.self), timedOut: watchdog.fired)
     }
 
     /// Kills the child with SIGKILL when it fires before the child was waited for.
@@ -92,19 +99,36 @@ public enum ChildProcess {
         private var didFire = false
         init(pid: pid_t) { self.pid = pid }
         func fire() {
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             guard !finished else { return }
             didFire = true
             kill(pid, SIGKILL)
         }
-        func finish() { lock.lock(); finished = true; lock.unlock() }
-        var fired: Bool { lock.lock(); defer { lock.unlock() }; return didFire }
+        func finish() {
+            lock.lock()
+            finished = true
+            lock.unlock()
+        }
+        var fired: Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            return didFire
+        }
     }
 
     private final class DataBox: @unchecked Sendable {
         private let lock = NSLock()
         private var value = Data()
-        func set(_ data: Data) { lock.lock(); value = data; lock.unlock() }
-        func get() -> Data { lock.lock(); defer { lock.unlock() }; return value }
+        func set(_ data: Data) {
+            lock.lock()
+            value = data
+            lock.unlock()
+        }
+        func get() -> Data {
+            lock.lock()
+            defer { lock.unlock() }
+            return value
+        }
     }
 }

@@ -44,8 +44,9 @@ public enum LivepatchSysfs {
     /// not loaded, or was freed while read). An unreadable `transition` counts as no transition.
     public static func state(of patch: String, read: (String) -> String?) -> KernelLivePatch? {
         guard let enabled = bool(read(path(patch, .enabled))) else { return nil }
-        return KernelLivePatch(name: patch, enabled: enabled,
-                               transition: bool(read(path(patch, .transition))) ?? false)
+        return KernelLivePatch(
+            name: patch, enabled: enabled,
+            transition: bool(read(path(patch, .transition))) ?? false)
     }
 
     private static func trimmed(_ text: String) -> String {

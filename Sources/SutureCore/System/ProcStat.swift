@@ -25,13 +25,14 @@ public enum ProcStat {
     public static func parse(_ text: String) -> Fields? {
         let bytes = Array(text.utf8)
         guard let open = bytes.firstIndex(of: UInt8(ascii: "(")),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close > open else { return nil }
+            let close = bytes.lastIndex(of: UInt8(ascii: ")")), close > open
+        else { return nil }
         let comm = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
         let rest = bytes[(close + 1)...].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
         // rest[0] is field 3 (state); field N is rest[N - 3].
         guard rest.count >= 20, rest[0].count == 1,
-              let flags = UInt64(String(decoding: rest[9 - 3], as: UTF8.self)),
-              let start = UInt64(String(decoding: rest[22 - 3], as: UTF8.self).filter { $0 != "\n" })
+            let flags = UInt64(String(decoding: rest[9 - 3], as: UTF8.self)),
+            let start = UInt64(String(decoding: rest[22 - 3], as: UTF8.self).filter { $0 != "\n" })
         else { return nil }
         return Fields(comm: comm, state: Character(UnicodeScalar(rest[0].first!)), flags: flags, startTime: start)
     }
@@ -39,7 +40,7 @@ public enum ProcStat {
     /// Reads and parses the stat file at `path`; nil when it cannot be read (the process is gone) or is
     /// malformed.
     public static func read(path: String) -> Fields? {
-        guard case let .content(text) = LiveFS.read(path) else { return nil }
+        guard case .content(let text) = LiveFS.read(path) else { return nil }
         return parse(text)
     }
 

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The one system-error type: swift-system's `Errno`, with the two spellings Suture prints. Every
 /// `errno` Suture reports goes through it (the symbolic name in driver errors, the `strerror(3)` text in
@@ -22,10 +23,14 @@ extension Errno {
     }
 
     private static let names: [Int32: String] = [
-        Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.ESRCH: "ESRCH", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO", Glibc.ENOEXEC: "ENOEXEC",
-        Glibc.EAGAIN: "EAGAIN", Glibc.ENOMEM: "ENOMEM", Glibc.EACCES: "EACCES", Glibc.EFAULT: "EFAULT", Glibc.EBUSY: "EBUSY",
-        Glibc.EEXIST: "EEXIST", Glibc.EXDEV: "EXDEV", Glibc.ENODEV: "ENODEV", Glibc.ENOTDIR: "ENOTDIR", Glibc.EISDIR: "EISDIR",
-        Glibc.EINVAL: "EINVAL", Glibc.EFBIG: "EFBIG", Glibc.ENOSPC: "ENOSPC", Glibc.EROFS: "EROFS", Glibc.ENOSYS: "ENOSYS",
+        Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.ESRCH: "ESRCH", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
+        Glibc.ENOEXEC: "ENOEXEC",
+        Glibc.EAGAIN: "EAGAIN", Glibc.ENOMEM: "ENOMEM", Glibc.EACCES: "EACCES", Glibc.EFAULT: "EFAULT",
+        Glibc.EBUSY: "EBUSY",
+        Glibc.EEXIST: "EEXIST", Glibc.EXDEV: "EXDEV", Glibc.ENODEV: "ENODEV", Glibc.ENOTDIR: "ENOTDIR",
+        Glibc.EISDIR: "EISDIR",
+        Glibc.EINVAL: "EINVAL", Glibc.EFBIG: "EFBIG", Glibc.ENOSPC: "ENOSPC", Glibc.EROFS: "EROFS",
+        Glibc.ENOSYS: "ENOSYS",
         Glibc.ENOKEY: "ENOKEY", Glibc.EKEYREJECTED: "EKEYREJECTED",
     ]
 }

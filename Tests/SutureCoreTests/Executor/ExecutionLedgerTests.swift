@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SutureCore
+import Testing
 
 /// The executor's bookkeeping as a value: partial success, rollback order, exit codes 0/4/5/6 and the
 /// closed set of failure codes, without drivers or a host.
@@ -16,8 +16,11 @@ import SutureCore
     }
 
     @Test func doneAndSkippedConvergeAndCountInTheSummary() {
-        var ledger = ExecutionLedger<String>(actions: [Fixture.install(a), Fixture.activate(a, pid: 10),
-                                                       Fixture.activate(a, pid: 11)], allowPartial: false)
+        var ledger = ExecutionLedger<String>(
+            actions: [
+                Fixture.install(a), Fixture.activate(a, pid: 10),
+                Fixture.activate(a, pid: 11),
+            ], allowPartial: false)
         ledger.done(0, outcome: nil, undo: ["remove a"])
         ledger.done(1, outcome: .activated, undo: ["deactivate a 10"])
         ledger.skipped(2, outcome: .alreadyActive, detail: "already live in the process")
@@ -31,8 +34,10 @@ import SutureCore
     }
 
     @Test func failureUndoesLastDoneFirstAndMarksTheRestNotRunExit4() {
-        let actions = [Fixture.install(a), Fixture.activate(a, pid: 10), Fixture.install(b), Fixture.activate(b, pid: 10),
-                       Fixture.install(k)]
+        let actions = [
+            Fixture.install(a), Fixture.activate(a, pid: 10), Fixture.install(b), Fixture.activate(b, pid: 10),
+            Fixture.install(k),
+        ]
         var ledger = ExecutionLedger<String>(actions: actions, allowPartial: false)
         ledger.done(0, outcome: nil, undo: ["remove a"])
         ledger.done(1, outcome: .activated, undo: ["deactivate a 10"])
@@ -55,8 +60,9 @@ import SutureCore
     }
 
     @Test func anUndoThatFailsNeedsAHumanExit5() {
-        var ledger = ExecutionLedger<String>(actions: [Fixture.deactivate(a, pid: 10), Fixture.install(b)],
-                                             allowPartial: false)
+        var ledger = ExecutionLedger<String>(
+            actions: [Fixture.deactivate(a, pid: 10), Fixture.install(b)],
+            allowPartial: false)
         ledger.done(0, outcome: .deactivated, undo: ["activate a 10"])
         ledger.failed(1, outcome: nil, code: .install, detail: "disk full")
         ledger.closeActions()
@@ -71,8 +77,9 @@ import SutureCore
 
     @Test func attentionFromInsideTheFailedActionIsExit5EvenWhenEveryUndoWorked() {
         var ledger = ExecutionLedger<String>(actions: [Fixture.activate(k)], allowPartial: true)
-        ledger.failed(0, outcome: nil, code: ActionErrorCode(KernelPatchError.Kind.syscallFailed), detail: "EPERM",
-                      attention: ["livepatch still loaded"])
+        ledger.failed(
+            0, outcome: nil, code: ActionErrorCode(KernelPatchError.Kind.syscallFailed), detail: "EPERM",
+            attention: ["livepatch still loaded"])
         ledger.closeActions()
         #expect(ledger.verdict(stallPolicy: nil, stallLeftRunning: false).0 == .rollbackIncomplete)
     }
@@ -87,13 +94,17 @@ import SutureCore
         if undo { for entry in ledger.undoOrder { ledger.undone(entry, problems: []) } }
         let (code, summary) = ledger.verdict(stallPolicy: leftRunning ? .wait : .revert, stallLeftRunning: leftRunning)
         #expect(code == .stalled && code.rawValue == 6)
-        #expect(summary.contains(leftRunning ? "onStall: wait (transition left running), earlier actions kept"
-                                             : "onStall: revert (transition reversed), earlier actions rolled back"))
+        #expect(
+            summary.contains(
+                leftRunning
+                    ? "onStall: wait (transition left running), earlier actions kept"
+                    : "onStall: revert (transition reversed), earlier actions rolled back"))
     }
 
     @Test func partialSuccessIsAcceptedWhenTheProcessesThatFailedAreNotAll() {
-        var ledger = ExecutionLedger<String>(actions: [Fixture.activate(a, pid: 10), Fixture.activate(a, pid: 11)],
-                                             allowPartial: false, partialAllowedUUIDs: [a.metadata.uuid])
+        var ledger = ExecutionLedger<String>(
+            actions: [Fixture.activate(a, pid: 10), Fixture.activate(a, pid: 11)],
+            allowPartial: false, partialAllowedUUIDs: [a.metadata.uuid])
         ledger.failed(0, outcome: .failed, code: .busy, detail: "BUSY")
         #expect(!ledger.stopped)
         ledger.done(1, outcome: .activated, undo: [])
@@ -106,8 +117,9 @@ import SutureCore
     }
 
     @Test func partialSuccessNeedsOneLiveProcess() {
-        var ledger = ExecutionLedger<String>(actions: [Fixture.activate(a, pid: 10), Fixture.activate(a, pid: 11)],
-                                             allowPartial: true)
+        var ledger = ExecutionLedger<String>(
+            actions: [Fixture.activate(a, pid: 10), Fixture.activate(a, pid: 11)],
+            allowPartial: true)
         ledger.failed(0, outcome: .failed, code: .busy, detail: "BUSY")
         ledger.failed(1, outcome: .failed, code: .permission, detail: "PERMISSION")
         ledger.closeActions()
@@ -119,8 +131,9 @@ import SutureCore
     }
 
     @Test func withoutPartialSuccessTheFirstFailedProcessStopsTheRun() {
-        var ledger = ExecutionLedger<String>(actions: [Fixture.activate(a, pid: 10), Fixture.activate(a, pid: 11)],
-                                             allowPartial: false, partialAllowedUUIDs: [b.metadata.uuid])
+        var ledger = ExecutionLedger<String>(
+            actions: [Fixture.activate(a, pid: 10), Fixture.activate(a, pid: 11)],
+            allowPartial: false, partialAllowedUUIDs: [b.metadata.uuid])
         ledger.failed(0, outcome: .failed, code: .busy, detail: "BUSY")
         #expect(ledger.stopped)
         ledger.closeActions()

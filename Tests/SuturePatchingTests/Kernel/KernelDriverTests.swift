@@ -35,63 +35,44 @@ import SuturePatching
         #expect(rig.einvalWrites.isEmpty)
     }
 
-    @Test func refusesAnotherKernelsModuleBeforeTouchingAnything() throws {
-        let rig = try DriverRig()
-        defer { rig.cleanup() }
-        let (b, e) = try rig.module("livepatch_a", vermagic: "6.1.0-99-amd64 SMP preempt mod_unload modversions ")
-        let err = #expect(throws: KernelPatchError.self) { try rig.driver.activate(bundle: b, entity: e, onStall: .revert) }
-        #expect(err?.kind == .vermagicMismatch)
-        #expect(err?.message.contains("6.1.0-99-amd64") == true)
-        #expect(err?.message.contains("6.1.0-57-amd64") == true)
-        #expect(rig.kernel.callLog.isEmpty)
+    /// An activation the driver refuses before touching the kernel: the module or the kernel it is given,
+    /// the error kind, and what the message names.
+    struct ActivationRefusal: Sendable, CustomTestStringConvertible {
+        var name: String
+        var module = "livepatch_a"
+        var vermagic = TestModules.vermagic
+        var livepatch = true
+        var declaredName: String? = nil
+        var ftraceEnabled: String? = nil
+        var livepatchSupported = true
+        var kind: KernelPatchError.Kind
+        var mentions: [String] = []
+        var testDescription: String { name }
     }
 
-    @Test func refusesSMPMismatch() throws {
-        let rig = try DriverRig()
-        defer { rig.cleanup() }
-        let (b, e) = try rig.module("livepatch_a", vermagic: "6.1.0-57-amd64 preempt mod_unload modversions ")
-        let err = #expect(throws: KernelPatchError.self) { try rig.driver.activate(bundle: b, entity: e, onStall: .revert) }
-        #expect(err?.kind == .vermagicMismatch)
-        #expect(rig.kernel.callLog.isEmpty)
-    }
+    static let activationRefusals: [ActivationRefusal] = [
+        ActivationRefusal(name: "another kernel's module", vermagic: "6.1.0-99-amd64 SMP preempt mod_unload modversions ",
+                          kind: .vermagicMismatch, mentions: ["6.1.0-99-amd64", "6.1.0-57-amd64"]),
+        ActivationRefusal(name: "SMP mismatch", vermagic: "6.1.0-57-amd64 preempt mod_unload modversions ",
+                          kind: .vermagicMismatch),
+        ActivationRefusal(name: "ftrace disabled", ftraceEnabled: "0", kind: .unsupported, mentions: ["ftrace_enabled"]),
+        ActivationRefusal(name: "no livepatch support", livepatchSupported: false, kind: .unsupported),
+        ActivationRefusal(name: "not a livepatch module", module: "plain_module", livepatch: false, kind: .unsupported,
+                          mentions: ["livepatch=Y"]),
+        ActivationRefusal(name: "module name differs from the bundle", declaredName: "livepatch_b", kind: .unsupported),
+    ]
 
-    @Test func refusesWhenFtraceIsDisabled() throws {
+    @Test(arguments: activationRefusals)
+    func refusesBeforeTouchingAnything(_ refusal: ActivationRefusal) throws {
         let rig = try DriverRig()
         defer { rig.cleanup() }
-        rig.kernel.ftraceEnabled = "0"
-        let (b, e) = try rig.module("livepatch_a")
+        if let value = refusal.ftraceEnabled { rig.kernel.ftraceEnabled = value }
+        rig.kernel.livepatchSupported = refusal.livepatchSupported
+        let (b, e) = try rig.module(refusal.module, vermagic: refusal.vermagic, livepatch: refusal.livepatch,
+                                    declaredName: refusal.declaredName)
         let err = #expect(throws: KernelPatchError.self) { try rig.driver.activate(bundle: b, entity: e, onStall: .revert) }
-        #expect(err?.kind == .unsupported)
-        #expect(err?.message.contains("ftrace_enabled") == true)
-        #expect(rig.kernel.callLog.isEmpty)
-    }
-
-    @Test func refusesWithoutLivepatchSupport() throws {
-        let rig = try DriverRig()
-        defer { rig.cleanup() }
-        rig.kernel.livepatchSupported = false
-        let (b, e) = try rig.module("livepatch_a")
-        let err = #expect(throws: KernelPatchError.self) { try rig.driver.activate(bundle: b, entity: e, onStall: .revert) }
-        #expect(err?.kind == .unsupported)
-        #expect(rig.kernel.callLog.isEmpty)
-    }
-
-    @Test func refusesANonLivepatchModule() throws {
-        let rig = try DriverRig()
-        defer { rig.cleanup() }
-        let (b, e) = try rig.module("plain_module", livepatch: false)
-        let err = #expect(throws: KernelPatchError.self) { try rig.driver.activate(bundle: b, entity: e, onStall: .revert) }
-        #expect(err?.kind == .unsupported)
-        #expect(err?.message.contains("livepatch=Y") == true)
-        #expect(rig.kernel.callLog.isEmpty)
-    }
-
-    @Test func refusesAModuleNameThatDiffersFromTheBundle() throws {
-        let rig = try DriverRig()
-        defer { rig.cleanup() }
-        let (b, e) = try rig.module("livepatch_a", declaredName: "livepatch_b")
-        let err = #expect(throws: KernelPatchError.self) { try rig.driver.activate(bundle: b, entity: e, onStall: .revert) }
-        #expect(err?.kind == .unsupported)
+        #expect(err?.kind == refusal.kind)
+        for text in refusal.mentions { #expect(err?.message.contains(text) == true) }
         #expect(rig.kernel.callLog.isEmpty)
     }
 
