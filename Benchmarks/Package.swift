@@ -5,7 +5,10 @@ import PackageDescription
 
 let package = Package(
     name: "SutureBenchmarks",
-    dependencies: [.package(name: "Suture", path: "..")],
+    dependencies: [
+        .package(name: "Suture", path: ".."),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
     targets: [
         // `suture plan` against 1,000 live processes and 50 declared patches (reconciler-core issue).
         .executableTarget(name: "PlanBenchmark", dependencies: [
@@ -13,7 +16,10 @@ let package = Package(
             .product(name: "SuturePatching", package: "Suture"),
         ]),
         // Manifest loading: N PatchSet files parsed, checked, selected and merged (manifest issue).
-        .executableTarget(name: "ManifestBenchmark", dependencies: [.product(name: "SutureCore", package: "Suture")]),
+        .executableTarget(name: "ManifestBenchmark", dependencies: [
+            .product(name: "SutureCore", package: "Suture"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // ptrace pause (first thread stopped → last thread resumed) by thread count (ptrace-engine issue).
         .executableTarget(name: "PauseBenchmark", dependencies: [
             .product(name: "SutureCore", package: "Suture"),

@@ -1,11 +1,15 @@
 // Manifest loading: how long `ManifestLoader.load` takes for N PatchSet files (default 100, 5 patches
 // each, host selectors, quoted versions, an alias), parse + decode + select + merge. Bundle reading is
 // left out (every patch is `state: absent` with no bundle on disk): it is measured by the bundle
-// benchmarks. Run: `swift run -c release --package-path Benchmarks ManifestBenchmark [FILES] [ROUNDS]`.
+// benchmarks. Run: `swift run -c release --package-path Benchmarks ManifestBenchmark [FILES] [ROUNDS] [--check]`.
+// Threshold (docs/performance.md), a ratio measured in the same run: the loader's median time over the
+// median time of `Yams.load` of the same files (parsing alone) is at most 3; `--check` exits 1 when not.
 import Foundation
 import SutureCore
+import Yams
 
-let arguments = CommandLine.arguments
+let check = CommandLine.arguments.contains("--check")
+let arguments = [CommandLine.arguments[0]] + CommandLine.arguments.dropFirst().filter { $0 != "--check" }
 let fileCount = arguments.count > 1 ? Int(arguments[1]) ?? 100 : 100
 let rounds = arguments.count > 2 ? Int(arguments[2]) ?? 20 : 20
 
@@ -69,3 +73,21 @@ print("ManifestBenchmark: \(fileCount) files (\(bytes / 1024) KiB, \(fileCount *
       + "min \(ms(samples[0])), median \(ms(samples[samples.count / 2])), max \(ms(samples[samples.count - 1])); "
       + "per file \(String(format: "%.1f µs", samples[samples.count / 2] / Double(fileCount) * 1e6)) (median); "
       + "CPU time per round \(ms(cpuPerRound)) (user+sys, unaffected by other load)")
+
+// Baseline in the same run: Yams parsing the same files (read + parse, no checks, no merge).
+let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+var baseline: [Double] = []
+for _ in 0..<rounds {
+    let start = ContinuousClock.now
+    for name in files {
+        let text = try String(contentsOfFile: directory.appendingPathComponent(name).path, encoding: .utf8)
+        _ = try Yams.compose(yaml: text)
+    }
+    let elapsed = ContinuousClock.now - start
+    baseline.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+}
+baseline.sort()
+let ratio = samples[samples.count / 2] / baseline[baseline.count / 2]
+print("Yams.compose of the same files: median \(ms(baseline[baseline.count / 2]))")
+print("THRESHOLD loader/yams \(String(format: "%.2f", ratio)) (<= 3.00) \(ratio <= 3 ? "OK" : "OVER")")
+if check && ratio > 3 { exit(1) }

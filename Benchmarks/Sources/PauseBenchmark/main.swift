@@ -99,14 +99,23 @@ func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
     return Double(sorted[max(0, i)]) / 1000
 }
 
+/// Thresholds exceeded so far (docs/performance.md); `--check` exits 1 when any was.
+nonisolated(unsafe) var thresholdsExceeded = 0
+
 func report(_ name: String, _ values: [UInt64]) {
     let s = values.sorted()
     let p50 = percentile(s, 0.5), p99 = percentile(s, 0.99)
     print(String(format: "%-34@ n=%4d  p50 %8.1f us  p99 %8.1f us  max %8.1f us  p99/p50 %.2f",
                  name as NSString, s.count, p50, p99, Double(s.last ?? 0) / 1000, p50 > 0 ? p99 / p50 : 0))
+    // Recorded threshold, as a ratio measured in this run: p99 <= 2 x p50.
+    let ratio = p50 > 0 ? p99 / p50 : 0
+    print(String(format: "THRESHOLD %@ p99/p50 %.2f (<= 2.00) %@", name as NSString, ratio, ratio <= 2 ? "OK" : "OVER"))
+    if ratio > 2 { thresholdsExceeded += 1 }
 }
 
-let cycles = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 200 : 200
+let check = CommandLine.arguments.contains("--check")
+let positional = CommandLine.arguments.dropFirst().filter { $0 != "--check" }
+let cycles = positional.first.flatMap { Int($0) } ?? 200
 print("PauseBenchmark: \(cycles) activate/deactivate cycles per scenario; \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
 
 for (name, args, threads) in [("1 idle thread", ["idle", "0"], 1), ("64 idle threads", ["idle", "63"], 64),
@@ -164,3 +173,4 @@ group.wait()
 let wall = Date().timeIntervalSince(start)
 print(String(format: "100 processes: activated in %.3f s wall (%d ptrace threads, %d failures)", wall, workers, failures))
 for t in fleet { t.stop() }
+if check && thresholdsExceeded > 0 { exit(1) }
