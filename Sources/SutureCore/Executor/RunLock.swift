@@ -80,13 +80,13 @@ public final class RunLock: @unchecked Sendable {
         self.fd = fd
     }
 
-    /// Takes the lock, waiting up to `timeout` seconds (0: try once), polling every 50 ms.
+    /// Takes the lock, waiting up to `timeout` (`.zero`: try once), polling every 50 ms.
     /// - Parameters:
     ///   - paths: the state layout (the lock is `paths.lock`).
-    ///   - timeout: seconds to wait for a busy lock.
+    ///   - timeout: how long to wait for a busy lock.
     ///   - holder: what to write into the lock file.
     /// - Throws: `LockError` (`busy` naming the holder, or `io`).
-    public static func acquire(paths: StatePaths, timeout: Double = 0,
+    public static func acquire(paths: StatePaths, timeout: Duration = .zero,
                                holder: LockHolder = .current()) throws(LockError) -> RunLock {
         let path = paths.lock
         do { try makeDirectories((path as NSString).deletingLastPathComponent) } catch {
@@ -97,7 +97,8 @@ public final class RunLock: @unchecked Sendable {
             let code = errno
             throw LockError(path: path, reason: .io(errnoText(code) + runAsRootHint(code)))
         }
-        let start = Date()
+        let clock = ContinuousClock()
+        let start = clock.now
         while true {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { break }
             let err = errno
@@ -105,8 +106,9 @@ public final class RunLock: @unchecked Sendable {
                 close(fd)
                 throw LockError(path: path, reason: .io("flock: \(errnoText(err))"))
             }
-            let waited = Date().timeIntervalSince(start)
-            if waited >= timeout {
+            let elapsed = clock.now - start
+            if elapsed >= timeout {
+                let waited = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 let current = RunLock.readHolder(path: path)
                 close(fd)
                 throw LockError(path: path, reason: .busy(holder: current, waited: waited))

@@ -12,8 +12,8 @@ public enum ApplySource: Sendable {
 
 /// Options shared by apply, reconcile, rollback and the imperative verbs.
 public struct RunOptions {
-    /// How long to wait for the run lock held by another run, in seconds.
-    public var lockTimeout: Double
+    /// How long to wait for the run lock held by another run.
+    public var lockTimeout: Duration
     /// Accept partial success of user patches for every patch (`--allow-partial`).
     public var allowPartial: Bool
     /// Record a generation when the run converged and changed something (or the manifests changed).
@@ -29,7 +29,7 @@ public struct RunOptions {
 
     /// Memberwise initializer.
     public init(
-        lockTimeout: Double, allowPartial: Bool, recordGeneration: Bool, command: String,
+        lockTimeout: Duration, allowPartial: Bool, recordGeneration: Bool, command: String,
         manifestPaths: [String], refuse: ((Plan) -> [String])? = nil, status: ((String) -> Void)? = nil
     ) {
         self.lockTimeout = lockTimeout

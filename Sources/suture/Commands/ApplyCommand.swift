@@ -58,7 +58,7 @@ struct ApplyCommand: ParsableCommand {
             if manifestPaths.isEmpty { manifestPaths = runtime.configuredManifestPaths }
             source = .manifests(manifestPaths)
         }
-        let options = RunOptions(lockTimeout: lockTimeout ?? runtime.config.lockTimeoutSeconds,
+        let options = RunOptions(lockTimeout: .seconds(lockTimeout ?? runtime.config.lockTimeoutSeconds),
                                  allowPartial: allowPartial, recordGeneration: true,
                                  command: (["suture"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                  manifestPaths: manifestPaths)

@@ -30,7 +30,7 @@ struct UserPatchTargetOptions: ParsableArguments {
     /// Takes the run lock (`/run/suture/lock` under `--root`) that `apply`, `reconcile` and the other verbs
     /// take, so a hand-run activation never interleaves with a reconcile acting on the same processes.
     func lock() throws -> RunLock {
-        do { return try RunLock.acquire(paths: StatePaths(root: root), timeout: lockTimeout) } catch {
+        do { return try RunLock.acquire(paths: StatePaths(root: root), timeout: .seconds(lockTimeout)) } catch {
             throw PatchCommandFailure("\(error)")
         }
     }

@@ -52,7 +52,7 @@ struct ReconcileCommand: ParsableCommand {
         } else {
             source = .manifests(paths)
         }
-        let options = RunOptions(lockTimeout: lockTimeout ?? runtime.config.lockTimeoutSeconds,
+        let options = RunOptions(lockTimeout: .seconds(lockTimeout ?? runtime.config.lockTimeoutSeconds),
                                  allowPartial: runtime.config.allowPartial, recordGeneration: true,
                                  command: boot ? "suture reconcile --boot" : "suture reconcile",
                                  manifestPaths: paths, status: { SystemdNotifier.status($0) })

@@ -55,7 +55,7 @@ struct RollbackCommand: ParsableCommand {
         let forced = runtime.forcedModules
         let installed = runtime.store.list()
         let options = RunOptions(
-            lockTimeout: lockTimeout ?? runtime.config.lockTimeoutSeconds, allowPartial: false,
+            lockTimeout: .seconds(lockTimeout ?? runtime.config.lockTimeoutSeconds), allowPartial: false,
             recordGeneration: true, command: "suture rollback \(number)", manifestPaths: [],
             refuse: { plan in
                 var reasons = RollbackPlanning.refusals(plan)

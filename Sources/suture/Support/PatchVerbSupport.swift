@@ -76,7 +76,7 @@ extension Context {
                                                 onStall: config.onStall, patchSet: "suture patch \(verb)",
                                                 location: SourceLocation(file: "suture patch \(verb)", line: 1, column: 1)))
         }
-        let options = RunOptions(lockTimeout: config.lockTimeoutSeconds, allowPartial: config.allowPartial,
+        let options = RunOptions(lockTimeout: .seconds(config.lockTimeoutSeconds), allowPartial: config.allowPartial,
                                  recordGeneration: false, command: "suture patch \(verb) \(uuid)", manifestPaths: [])
         let (report, plan) = self.run(.desired(desired, uuids: [uuid]), options: options)
         if json { return emit(report, plan: plan, json: true) }

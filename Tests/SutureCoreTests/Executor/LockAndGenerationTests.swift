@@ -12,7 +12,7 @@ import SutureTestSupport
         let first = try RunLock.acquire(paths: paths, holder: holder)
         #expect(RunLock.readHolder(path: paths.lock) == holder)
         // flock locks belong to the open file description: a second open in this process contends too.
-        let error = #expect(throws: LockError.self) { _ = try RunLock.acquire(paths: paths, timeout: 0.2) }
+        let error = #expect(throws: LockError.self) { _ = try RunLock.acquire(paths: paths, timeout: .milliseconds(200)) }
         guard case let .busy(seen, waited)? = error?.reason else { Issue.record("not busy"); return }
         #expect(seen == holder)
         #expect(waited >= 0.2)
@@ -32,7 +32,7 @@ import SutureTestSupport
         // A real thread (not a task: the waiting acquire blocks its thread, and a loaded cooperative pool
         // might never run the releaser).
         Thread.detachNewThread { usleep(300_000); first.release() }
-        let second = try RunLock.acquire(paths: paths, timeout: 60)
+        let second = try RunLock.acquire(paths: paths, timeout: .seconds(60))
         second.release()
     }
 }
