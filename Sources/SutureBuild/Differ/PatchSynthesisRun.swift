@@ -30,12 +30,19 @@ final class UnitPair {
             if ps.count == 1 && os.count == 1 { result[ps[0].name] = os[0]; continue }
             var remaining = os.sorted(by: SymbolKey.numericOrder)
             let oOwners = Dictionary(uniqueKeysWithValues: remaining.map { ($0.name, owners(of: $0, in: oo)) })
+            var unpaired: [ELFSymbol] = []
+            // First the ones referenced by the same functions (a static local belongs to its function) ...
             for s in ps.sorted(by: SymbolKey.numericOrder) {
                 let mine = owners(of: s, in: po)
-                if let i = remaining.firstIndex(where: { oOwners[$0.name] == mine && !mine.isEmpty }) ?? remaining.indices.first {
+                if !mine.isEmpty, let i = remaining.firstIndex(where: { oOwners[$0.name] == mine }) {
                     result[s.name] = remaining.remove(at: i)
+                } else {
+                    unpaired.append(s)
                 }
             }
+            // ... then, only when it is unambiguous, the last one left on each side. Anything else is new
+            // (a wrong pairing would bind new code to another variable of the target).
+            if unpaired.count == 1 && remaining.count == 1 { result[unpaired[0].name] = remaining[0] }
         }
         return result
     }

@@ -38,6 +38,7 @@ import SutureTestSupport
         "copy-relocated-data",
         "uses-existing-tls",
         "hidden-visibility",
+        "static-local-renumbered",
     ]
 
     @Test(arguments: cases.map(CorpusCase.load))
