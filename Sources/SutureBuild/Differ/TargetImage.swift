@@ -40,7 +40,11 @@ final class TargetImage {
             }
             var file: String?
             for s in table where s.index > 0 {
-                if s.type == ELFSymbol.typeFile { file = s.name; continue }
+                if s.type == ELFSymbol.typeFile {
+                    file = s.name
+                    if localsByFile[s.name] == nil { localsByFile[s.name] = [:] }
+                    continue
+                }
                 guard s.isDefined, !s.name.isEmpty, s.type != ELFSymbol.typeSection else { continue }
                 let local = s.binding == ELFSymbol.bindLocal
                 let sym = Symbol(name: s.name, value: s.value, size: s.size, type: s.type, isLocal: local,
@@ -84,6 +88,12 @@ final class TargetImage {
         // STT_FILE symbol, apart from every object's own statics (which are never taken for a global).
         if let hidden = localsByFile[""]?[name], hidden.count == 1 { return hidden[0] }
         return nil
+    }
+
+    /// Whether the symbol table has an `STT_FILE` symbol for a unit (its source's basename): every object
+    /// linked into the file contributes one.
+    func hasFile(for unit: String) -> Bool {
+        localsByFile[unit.split(separator: "/").last.map(String.init) ?? unit] != nil
     }
 
     /// `count` bytes at link-time address `address`.

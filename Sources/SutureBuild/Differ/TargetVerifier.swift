@@ -9,6 +9,8 @@ enum TargetVerifier {
     /// - Returns: whether any function of the object is in the target (false: the unit is not linked into it).
     /// - Throws: `BuildError` naming the first function that differs.
     static func verify(_ o: RelocatableObject, against target: TargetImage, debug: DebugInfoCache) throws(BuildError) -> Bool {
+        // A unit of another program or library of the tree (no file symbol of that name): not this target's.
+        guard target.hasFile(for: o.unit) else { return false }
         var found = 0
         for f in o.functions.sorted(by: { ($0.sectionIndex, $0.value) < ($1.sectionIndex, $1.value) }) {
             let local = f.binding == ELFSymbol.bindLocal

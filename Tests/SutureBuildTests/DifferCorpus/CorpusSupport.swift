@@ -25,6 +25,8 @@ struct CorpusCase: Decodable, Sendable, CustomTestStringConvertible {
     var produces: [String]?
     /// A patch applied to the tree the target is linked from (simulates a target built from another base).
     var targetPatch: String?
+    /// Units linked into the target (default: all of `units`); the others belong to another program.
+    var linkUnits: [String]?
     /// Strip the target; the differ gets the unstripped link as its symbol file.
     var stripTarget: Bool?
     /// Case directory name (filled in by the loader).
@@ -41,7 +43,7 @@ struct CorpusCase: Decodable, Sendable, CustomTestStringConvertible {
     }
 
     enum CodingKeys: String, CodingKey {
-        case description, units, cflags, ldflags, compiler, expect, refusal, produces, targetPatch, stripTarget
+        case description, units, cflags, ldflags, compiler, expect, refusal, produces, targetPatch, stripTarget, linkUnits
     }
 
     var testDescription: String { name }
@@ -99,13 +101,13 @@ struct BuiltCase {
                 patchedUnits.removeLast()
             }
         }
-        let objects = c.units.map { ($0 as NSString).deletingPathExtension + ".o" }
+        let objects = (c.linkUnits ?? c.units).map { ($0 as NSString).deletingPathExtension + ".o" }
         var linkDir = original
         if let targetPatch = c.targetPatch {
             linkDir = dir.appendingPathComponent("deployed")
             try FileManager.default.copyItem(at: source.appendingPathComponent("tree"), to: linkDir)
             try CBuild.check("/usr/bin/patch", ["-p1", "--quiet", "-i", source.appendingPathComponent(targetPatch).path], in: linkDir)
-            for (unit, object) in zip(c.units, objects) { try CBuild.check(cc, ["-c"] + flags + [unit, "-o", object], in: linkDir) }
+            for (unit, object) in zip(c.linkUnits ?? c.units, objects) { try CBuild.check(cc, ["-c"] + flags + [unit, "-o", object], in: linkDir) }
         }
         try CBuild.check(cc, (c.cflags ?? []) + ["-g"] + objects + (c.ldflags ?? []) + ["-o", "target"], in: linkDir)
         let symbolFile = linkDir.appendingPathComponent("target")

@@ -39,6 +39,7 @@ import SutureTestSupport
         "uses-existing-tls",
         "hidden-visibility",
         "static-local-renumbered",
+        "other-program-unit",
     ]
 
     @Test(arguments: cases.map(CorpusCase.load))
