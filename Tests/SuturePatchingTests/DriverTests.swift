@@ -11,12 +11,14 @@ import SutureTestSupport
     /// Writes a bundle replacing `compute` with `compute_v3` (3·x + base_value, via getpid() from libc).
     /// `readsGlobal: false` leaves out the target global (patch.yaml round trips of `target_symbols` are
     /// the bundle format's business; the CLI test reads the bundle back from disk).
-    func makeBundle(_ fx: EngineFixture, readsGlobal: Bool = true) throws -> (ResolvedBundle, BundleEntity) {
+    /// `callsLibc: false` leaves out the getpid() call (threads calling the function back to back would
+    /// otherwise sit in that system call with a return address into the patch, which keeps a deactivation BUSY).
+    func makeBundle(_ fx: EngineFixture, readsGlobal: Bool = true, callsLibc: Bool = true) throws -> (ResolvedBundle, BundleEntity) {
         let src = fx.dir.appendingPathComponent("fix.c")
         try """
         extern long base_value;
         extern int getpid(void);
-        long compute_v3(long x) { return x * 3 + \(readsGlobal ? "base_value" : "0") + (getpid() > 0 ? 0 : 1000); }
+        long compute_v3(long x) { return x * 3 + \(readsGlobal ? "base_value" : "0") + \(callsLibc ? "(getpid() > 0 ? 0 : 1000)" : "0"); }
         """.write(to: src, atomically: true, encoding: .utf8)
         let obj = fx.dir.appendingPathComponent("fix.o")
         try runTool("/usr/bin/gcc", ["-O1", "-fPIC", "-ffunction-sections", "-fdata-sections", "-c", "-o", obj.path, src.path])
@@ -27,7 +29,7 @@ import SutureTestSupport
             functions: [FunctionPatch(symbol: "compute", offset: compute.offset, size: compute.size,
                                       expectedBytes: PatchRegionHeader.hexString(Array(compute.bytes.prefix(16))),
                                       replacement: "compute_v3")],
-            imports: ["getpid"], targetSymbols: readsGlobal ? [TargetSymbol(symbol: "base_value", offset: base.offset)] : [],
+            imports: callsLibc ? ["getpid"] : [], targetSymbols: readsGlobal ? [TargetSymbol(symbol: "base_value", offset: base.offset)] : [],
             targetLinkBase: 0)
         let metadata = BundleMetadata(name: "compute-fix", version: "1", release: "1",
                                       uuid: UUID().uuidString.lowercased(), kind: .user, description: "test",

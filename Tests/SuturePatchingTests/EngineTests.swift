@@ -317,7 +317,7 @@ import CLinuxShim
 extension EngineTests {
     /// Regression (adversarial review, issue 3): a small function called back to back by 16 threads was
     /// never found empty, so deactivation stayed BUSY for ever. Threads whose only hit is their pc are now
-    /// single-stepped out of the code before the check is repeated.
+    /// run out of the code (short run slices ended by PTRACE_INTERRUPT) before the check is repeated.
     @Test func hotSmallFunctionActivatesAndDeactivatesUnderSixteenThreads() throws {
         let fx = try EngineFixture()
         defer { fx.cleanup() }
@@ -418,7 +418,7 @@ extension EngineTests {
 
     /// Signals sent while the process is stopped (process- and thread-directed, real-time so none
     /// coalesce) are delivered exactly once after the window — including those that arrive while a thread
-    /// is being single-stepped out of the patched code.
+    /// is being run out of the patched code.
     @Test func signalsArrivingWhileStoppedAreDeliveredExactlyOnce() throws {
         let fx = try EngineFixture()
         defer { fx.cleanup() }

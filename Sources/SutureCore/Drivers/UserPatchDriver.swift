@@ -77,9 +77,10 @@ public struct UserPatchOptions: Sendable, Hashable {
     public var busyDeadline: Double
     /// Time to wait for every thread to stop, in seconds (default 5).
     public var stopDeadline: Double
-    /// Most instructions a stopped thread whose pc is inside the code being replaced (or the patch code
-    /// being removed) is single-stepped to leave it, per thread and attempt (default 256; 0 = never step,
-    /// report BUSY and retry). Hot small functions are otherwise almost never found empty.
+    /// Most run slices (resumed alone for a few microseconds, then `PTRACE_INTERRUPT`) a stopped thread
+    /// whose pc is inside the code being replaced (or the patch code being removed) gets to leave it, per
+    /// thread and attempt (default 256; 0 = never, report BUSY and retry). Hot small functions are
+    /// otherwise almost never found empty.
     public var stepOutLimit: Int
 
     /// Memberwise initializer.

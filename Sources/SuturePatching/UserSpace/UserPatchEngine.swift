@@ -46,9 +46,9 @@ public enum UserPatchEngine {
 
     /// Runs `operation` in a fresh session on a dedicated ptrace thread.
     ///
-    /// A tracer that dies while a thread runs injected registers or single-steps leaves it to crash:
-    /// SIGINT/SIGTERM/SIGHUP/SIGQUIT wait for the operation's end (when `suture` installed the deferral)
-    /// and the OOM killer is told to pick someone else meanwhile. SIGKILL cannot be deferred.
+    /// Every step leaves the target correct if the tracer dies (docs/user-patches.md, "If suture dies");
+    /// still, SIGINT/SIGTERM/SIGHUP/SIGQUIT wait for the operation's end (when `suture` installed the
+    /// deferral), so an operation is not cut short, and the OOM killer is told to pick someone else meanwhile.
     private static func runSession(pid: Int32, options: UserPatchOptions, hooks: UserPatchHooks,
                                    _ operation: @escaping (EngineSession) throws(UserPatchError) -> UserPatchEngineResult)
         throws(UserPatchError) -> UserPatchEngineResult {

@@ -34,11 +34,17 @@ extension EngineSession {
 
         // An existing region of this patch?
         var orphan: UserPatchRegion?
-        if let existing = UserPatchEngine.regions(in: tracee, maps: maps).first(where: { $0.uuid == uuid }) {
-            guard let header = existing.header else {
+        if let existing = UserPatchEngine.regions(in: tracee, maps: maps).first(where: { $0.uuid == uuid }), existing.header == nil {
+            // All zeros: mapped by a prepare that died before the contents were written (engines that wrote
+            // them after the mmaps). Nothing can reference such a region: an orphan, removed below.
+            guard let head = tracee.readMemory(at: existing.address, count: PatchRegionHeader.fixedSize),
+                  head.allSatisfy({ $0 == 0 }) else {
                 throw error(.inconsistent, "a region named suture:\(uuid) exists but its header is unreadable",
                             hint: "restart the process")
             }
+            orphan = existing
+        } else if let existing = UserPatchEngine.regions(in: tracee, maps: maps).first(where: { $0.uuid == uuid }),
+                  let header = existing.header {
             switch header.state {
             case .active:
                 switch ActiveRegionEntries.classify(header, in: tracee) {

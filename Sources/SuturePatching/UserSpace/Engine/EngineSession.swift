@@ -16,13 +16,14 @@ final class EngineSession {
     /// Threads seized in the current window.
     var threads: [Int32: StoppedThread] = [:]
     var firstStopNs: UInt64 = 0
-    /// Instructions single-stepped to take threads out of the patched code (whole operation).
+    /// Run slices that took threads out of the patched code (whole operation; `stepOut`).
     var stepOutInstructions = 0
     /// `/proc/PID/status` said `Seccomp: 2` (filter mode).
     var seccompFiltered = false
     /// Seccomp filters per injecting thread, read once per operation.
     var seccompFilters: [Int32: SeccompFilterSet] = [:]
-    var gadget: UInt64?
+    /// `syscall; ret` and `__restore_rt` in the target, found once per operation (tracer-death-safe injection).
+    var safeGadgets: SafeInjectionGadgets?
     var savedScheduler: (policy: Int32, priority: Int32)?
     /// libdwfl state for CFI unwinding, created once per operation outside the stopped window.
     var unwinder: StackUnwinder?

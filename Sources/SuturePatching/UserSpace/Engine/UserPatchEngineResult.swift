@@ -17,6 +17,6 @@ public struct UserPatchEngineResult: Sendable, Hashable {
     public var busyRetries: Int
     /// Start address of the patch region (activate) or of the removed region (deactivate).
     public var regionAddress: UInt64?
-    /// Instructions single-stepped to take threads out of the replaced (or removed) code.
+    /// Run slices (resume, then `PTRACE_INTERRUPT`) that took threads out of the replaced (or removed) code.
     public var steppedInstructions: Int = 0
 }

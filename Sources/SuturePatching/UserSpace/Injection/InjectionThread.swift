@@ -4,41 +4,27 @@ import Glibc
 import CLinuxShim
 import SutureCore
 
-/// The borrowed thread: syscall gadget search, seizing one thread outside rseq critical sections, exact
-/// register restore.
+/// The borrowed thread: gadget search, seizing one thread outside rseq critical sections, the signal-return
+/// frame that makes it tracer-death-safe, exact register restore.
 extension EngineSession {
-    /// Finds an existing `syscall` instruction (0f 05) in an executable mapping: the vDSO first (8 KiB),
-    /// then libc, then any other r-x mapping. Nothing is written into the target's text.
-    func findSyscallGadget() -> UInt64? {
-        if let gadget { return gadget }
+    /// The `syscall; ret` and `__restore_rt` sequences of the target (``SafeInjectionGadgets``), found once.
+    func findSafeInjectionGadgets() -> SafeInjectionGadgets? {
+        if let safeGadgets { return safeGadgets }
         guard let maps = ProcMapping.read(pid: pid) else { return nil }
-        let exec = maps.filter { $0.executable && $0.readable }
-        let ordered = exec.filter { $0.path == "[vdso]" } + exec.filter { $0.path.contains("/libc") }
-            + exec.filter { $0.path != "[vdso]" && !$0.path.contains("/libc") && !$0.path.hasPrefix("/memfd:") }
-        for m in ordered {
-            var addr = m.start
-            while addr < m.end {
-                let n = Int(min(m.end - addr, 65536))
-                guard let b = tracee.readMemory(at: addr, count: n) else { break }
-                var i = 0
-                while i + 1 < b.count {
-                    if b[i] == 0x0f && b[i + 1] == 0x05 {
-                        gadget = addr + UInt64(i)
-                        return gadget
-                    }
-                    i += 1
-                }
-                addr += UInt64(max(n - 1, 1))
-            }
-        }
-        return nil
+        safeGadgets = SafeInjectionGadgets.find(pid: pid, maps: maps)
+        return safeGadgets
     }
 
     /// Seizes one thread (preferring one blocked in a syscall, never one inside an rseq critical section),
-    /// runs `body` with an injector, restores the thread's registers exactly and detaches it.
+    /// stops it at a `PTRACE_EVENT_STOP` (a signal that stops it first is delivered right away, so none is
+    /// held back by the tracer), saves its registers, signal mask and XSAVE state, writes the
+    /// ``SignalReturnFrame`` below its red zone, runs `body` with an injector, restores the thread exactly
+    /// and detaches it (``Injector/finish()``).
     func withInjectionThread<T>(phase: String, _ body: (Injector) throws(UserPatchError) -> T) throws(UserPatchError) -> T {
-        guard let gadget = findSyscallGadget() else {
-            throw error(.unpatchableFunction, "no syscall instruction found in any executable mapping")
+        guard let gadgets = findSafeInjectionGadgets() else {
+            throw error(.unpatchableFunction,
+                        "no `syscall; ret` and `__restore_rt` (mov rax, 15; syscall) sequences found in the executable mappings",
+                        hint: "the engine injects system calls only through code that returns the thread to its own context if suture dies; a program without glibc is not supported")
         }
         let deadline = cls_monotonic_ns() + UInt64(options.stopDeadline * 1e9)
         while true {
@@ -48,37 +34,62 @@ extension EngineSession {
             let ordered = inSyscall + all.filter { !inSyscall.contains($0) }
             for tid in ordered where vforkChild(of: tid) == nil {
                 do throws(PtraceFailure) {
-                    try Ptrace.seize(tid, options: Int(CLS_PTRACE_O_TRACEEXEC))
+                    try Ptrace.seize(tid, options: Int(CLS_PTRACE_O_TRACEEXEC | CLS_PTRACE_O_TRACESYSGOOD))
                 } catch {
                     if case .exited = error { continue }
                     throw map(error, phase: phase)
                 }
-                var pending: [Int32] = []
                 var saved = user_regs_struct()
+                var mask: UInt64 = 0
+                var xstate: [UInt8] = []
                 do throws(PtraceFailure) {
                     try Ptrace.interrupt(tid)
-                    let report = try Ptrace.waitStop(tid, deadline: deadline)
-                    if report == .gone { continue }
-                    if let s = report.deliverableSignal { pending.append(s) }
+                    var gone = false
+                    while true {
+                        let report = try Ptrace.waitStop(tid, deadline: deadline)
+                        guard case let .stopped(sig, event) = report else { gone = true; break }
+                        if event != 0 { break }
+                        // A signal-delivery-stop before our PTRACE_EVENT_STOP: deliver it now; the
+                        // interrupt is still pending and stops the thread right after.
+                        try Ptrace.cont(tid, signal: sig)
+                    }
+                    if gone { continue }
                     saved = try Ptrace.getRegisters(tid)
+                    mask = try Ptrace.signalMask(tid)
+                    xstate = try Ptrace.xstate(tid)
                 } catch {
-                    Ptrace.detach(tid, signal: pending.first ?? 0)
+                    Ptrace.detach(tid)
                     if case .exited = error { continue }
                     throw map(error, phase: phase)
                 }
                 if inRseqCriticalSection(tid: tid, rip: saved.rip) {
-                    Ptrace.detach(tid, signal: pending.first ?? 0)
+                    Ptrace.detach(tid)
                     continue
                 }
                 var filters: SeccompFilterSet?
                 do throws(UserPatchError) {
-                    filters = try seccompFilterSet(tid: tid, gadget: gadget)
+                    filters = try seccompFilterSet(tid: tid, gadget: gadgets.syscallReturn)
+                    if let filters {
+                        let action = filters.action(for: SeccompData(nr: LinuxSyscall.rtSigreturn.seccompNumber,
+                                                                     instructionPointer: gadgets.restorer &+ 9, args: []))
+                        if !SeccompFilterSet.allows(action) {
+                            throw error(.seccompBlocked,
+                                        "the seccomp filter of thread \(tid) answers rt_sigreturn with \(SeccompFilterSet.describe(action)); nothing was injected",
+                                        hint: "the engine needs rt_sigreturn to return the thread to its own context if suture dies")
+                        }
+                    }
                 } catch {
-                    Ptrace.detach(tid, signal: pending.first ?? 0)
+                    Ptrace.detach(tid)
                     throw error
                 }
-                let inj = Injector(pid: pid, tid: tid, saved: saved, gadget: gadget, deadline: deadline, session: self)
-                inj.pendingSignals = pending
+                guard let frame = SignalReturnFrame(regs: saved, sigmask: mask, xstate: xstate, restorer: gadgets.restorer),
+                      Ptrace.writeMemory(pid: pid, address: frame.frameAddress, bytes: frame.bytes) else {
+                    Ptrace.detach(tid)
+                    if processGone() { throw error(.targetExited, "the process exited during \(phase)") }
+                    throw error(.unstoppable, "cannot write a signal-return frame below the stack pointer of thread \(tid) (0x\(hex(saved.rsp))) or its XSAVE state lacks the signal-frame format")
+                }
+                let inj = Injector(pid: pid, tid: tid, saved: saved, savedMask: mask, gadgets: gadgets, frame: frame,
+                                   deadline: deadline, session: self)
                 inj.seccomp = filters
                 let result: Result<T, UserPatchError>
                 do throws(UserPatchError) {
@@ -86,19 +97,9 @@ extension EngineSession {
                 } catch {
                     result = .failure(error)
                 }
-                // Restore registers exactly (orig_rax and an -ERESTART* rax included, so an interrupted
-                // syscall restarts), then detach passing on the first pending signal and re-raising others.
-                let restored: Bool
-                do throws(PtraceFailure) {
-                    try Ptrace.setRegisters(tid, saved)
-                    restored = true
-                } catch {
-                    restored = false
-                }
-                Ptrace.detach(tid, signal: inj.pendingSignals.first ?? 0)
-                for s in inj.pendingSignals.dropFirst() { _ = cls_tgkill(pid, tid, s) }
-                if !restored && !processGone() {
-                    throw error(.inconsistent, "could not restore the registers of thread \(tid)", hint: "restart the process")
+                if !inj.finish() && !processGone() {
+                    throw error(.inconsistent, "could not restore the registers of thread \(tid) (it returns to its own context through the signal-return frame)",
+                                hint: "restart the process if it misbehaves")
                 }
                 return try result.get()
             }

@@ -9,6 +9,9 @@ enum LinuxSyscall: UInt64, CustomStringConvertible, Sendable {
     case mmap = 9
     /// `munmap(addr, length)`.
     case munmap = 11
+    /// `rt_sigreturn()`: never injected; run by the target's own `__restore_rt` only if suture dies
+    /// mid-injection (``SignalReturnFrame``). Checked against seccomp filters like the injected calls.
+    case rtSigreturn = 15
     /// `memfd_create(name, flags)`.
     case memfdCreate = 319
 
@@ -21,6 +24,7 @@ enum LinuxSyscall: UInt64, CustomStringConvertible, Sendable {
         case .close: return "close"
         case .mmap: return "mmap"
         case .munmap: return "munmap"
+        case .rtSigreturn: return "rt_sigreturn"
         case .memfdCreate: return "memfd_create"
         }
     }

@@ -70,6 +70,17 @@ extension EngineSession {
                     throw self.error(.permission, "sizing the patch memfd to \(total) bytes failed: \(Errno(rawValue: e).description)",
                                      hint: "out of memory, or suture's own RLIMIT_FSIZE is too small")
                 }
+                // Contents (header with state PREPARED first of all) before any mapping: should suture die
+                // between two of the mmaps below, the marker lines it leaves carry a readable PREPARED header,
+                // which the next activation removes as an orphan.
+                for seg in image where !seg.bytes.isEmpty {
+                    let ok = seg.bytes.withUnsafeBytes { pwrite(file, $0.baseAddress, $0.count, off_t(seg.offset)) == $0.count }
+                    if !ok {
+                        close(file)
+                        undo()
+                        throw self.error(.permission, "writing the patch image into the memfd failed")
+                    }
+                }
                 for seg in image {
                     let addr = base + UInt64(seg.offset)
                     // mmap(addr, len, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, offset)
@@ -85,14 +96,6 @@ extension EngineSession {
                     }
                     if r < 0 { close(file); undo(); throw self.injectedFailure("mmap", r) }
                     mapped.append((addr, UInt64(seg.size)))
-                }
-                for seg in image where !seg.bytes.isEmpty {
-                    let ok = seg.bytes.withUnsafeBytes { pwrite(file, $0.baseAddress, $0.count, off_t(seg.offset)) == $0.count }
-                    if !ok {
-                        close(file)
-                        undo()
-                        throw self.error(.inconsistent, "writing the patch image into the memfd failed")
-                    }
                 }
                 let cr = try inj.syscall(.close, fd)
                 if cr < 0 { close(file); undo(); throw self.injectedFailure("close", cr) }

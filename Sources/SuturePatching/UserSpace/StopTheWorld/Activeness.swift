@@ -11,10 +11,13 @@ extension EngineSession {
     /// Finds a thread executing in, or returning into, one of `ranges`: `rip`, the return addresses found
     /// by unwinding its stack with libdw CFI, and (safety net) every word of its used stack. A thread whose
     /// only hit is its pc (a hot leaf function, the common case for small patched functions) is first
-    /// single-stepped out of the ranges (`stepOut`) and checked again; only what remains is reported.
+    /// run out of the ranges in short slices (`stepOut`) and checked again; only what remains is reported.
+    /// Threads created during a slice join the window and are checked too.
     /// - Returns: a description of the first thread still active (tid, function, frame), or nil.
     func activeThread(ranges: ActivenessRanges, maps: [ProcMapping]) throws(CommitFailure) -> String? {
-        for tid in threads.keys.sorted() {
+        var checked: Set<Int32> = []
+        while let tid = threads.keys.filter({ !checked.contains($0) }).min() {
+            checked.insert(tid)
             guard var hit = try activeHit(tid: tid, ranges: ranges, maps: maps) else { continue }
             if hit.pcOnly, options.stepOutLimit > 0 {
                 let steps = try stepOut(tid: tid, ranges: ranges)

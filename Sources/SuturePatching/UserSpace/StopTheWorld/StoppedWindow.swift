@@ -39,6 +39,7 @@ extension EngineSession {
             guard let mem = ProcMem(pid: pid) else {
                 throw CommitFailure.fatal(error(.targetExited, "cannot open /proc/\(pid)/mem"))
             }
+            TracerDeathHook.at("window")
             try body(mem)
             hooks.whileStopped?(pid, threads.keys.sorted())
         } catch {

@@ -8,15 +8,9 @@ import SutureCore
 /// Per-thread state during a stop-the-world window.
 struct StoppedThread {
     var stopped = false
-    /// A signal the thread stopped with, to pass on at detach (0 = none).
+    /// The signal of the thread's signal-delivery-stop, passed on at detach (0 = none). The thread stays in
+    /// that stop until then, so the kernel delivers the signal itself should the tracer die first.
     var pendingSignal: Int32 = 0
-    /// Further signals that arrived while the thread was single-stepped; re-raised with tgkill after detach.
-    var laterSignals: [Int32] = []
-
-    /// Keeps `signal` for delivery once the thread is released.
-    mutating func keep(_ signal: Int32) {
-        if pendingSignal == 0 { pendingSignal = signal } else { laterSignals.append(signal) }
-    }
 }
 
 /// Stop-the-world: seizing and stopping every thread, releasing them, vfork children.
@@ -102,7 +96,6 @@ extension EngineSession {
     func resumeAll() -> UInt64 {
         for (tid, t) in threads {
             Ptrace.detach(tid, signal: t.stopped ? t.pendingSignal : 0)
-            for s in t.laterSignals { _ = cls_tgkill(pid, tid, s) }
         }
         let end = cls_monotonic_ns()
         threads = [:]

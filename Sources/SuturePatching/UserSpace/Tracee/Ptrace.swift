@@ -61,13 +61,61 @@ enum Ptrace {
         cls_ptrace(Int32(CLS_PTRACE_DETACH), tid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal))) == 0
     }
 
-    /// PTRACE_SINGLESTEP.
-    static func singleStep(_ tid: Int32) throws(PtraceFailure) {
-        if cls_ptrace(Int32(CLS_PTRACE_SINGLESTEP), tid, nil, nil) != 0 {
+    /// PTRACE_CONT with a signal.
+    static func cont(_ tid: Int32, signal: Int32 = 0) throws(PtraceFailure) {
+        if cls_ptrace(Int32(CLS_PTRACE_CONT), tid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal))) != 0 {
             let e = errno
             if e == ESRCH { throw .exited(tid: tid) }
-            throw .failed(request: "PTRACE_SINGLESTEP", tid: tid, errno: e)
+            throw .failed(request: "PTRACE_CONT", tid: tid, errno: e)
         }
+    }
+
+    /// PTRACE_SYSCALL: resume until the next system-call entry or exit (reported as SIGTRAP|0x80 with
+    /// `PTRACE_O_TRACESYSGOOD`). Clears single-stepping like PTRACE_CONT.
+    static func resumeToSyscall(_ tid: Int32, signal: Int32 = 0) throws(PtraceFailure) {
+        if cls_ptrace(Int32(CLS_PTRACE_SYSCALL), tid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal))) != 0 {
+            let e = errno
+            if e == ESRCH { throw .exited(tid: tid) }
+            throw .failed(request: "PTRACE_SYSCALL", tid: tid, errno: e)
+        }
+    }
+
+    /// PTRACE_GETSIGMASK: the stopped thread's blocked-signal mask (bit n-1 = signal n).
+    static func signalMask(_ tid: Int32) throws(PtraceFailure) -> UInt64 {
+        var mask: UInt64 = 0
+        if cls_ptrace(Int32(CLS_PTRACE_GETSIGMASK), tid, UnsafeMutableRawPointer(bitPattern: 8), &mask) != 0 {
+            let e = errno
+            if e == ESRCH { throw .exited(tid: tid) }
+            throw .failed(request: "PTRACE_GETSIGMASK", tid: tid, errno: e)
+        }
+        return mask
+    }
+
+    /// PTRACE_SETSIGMASK (SIGKILL and SIGSTOP are never blocked by the kernel).
+    static func setSignalMask(_ tid: Int32, _ mask: UInt64) throws(PtraceFailure) {
+        var copy = mask
+        if cls_ptrace(Int32(CLS_PTRACE_SETSIGMASK), tid, UnsafeMutableRawPointer(bitPattern: 8), &copy) != 0 {
+            let e = errno
+            if e == ESRCH { throw .exited(tid: tid) }
+            throw .failed(request: "PTRACE_SETSIGMASK", tid: tid, errno: e)
+        }
+    }
+
+    /// PTRACE_GETREGSET NT_X86_XSTATE: the thread's XSAVE area in the standard (uncompacted) format; the
+    /// kernel puts the user XCR0 into its software-reserved bytes 464–471.
+    static func xstate(_ tid: Int32) throws(PtraceFailure) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        let (r, n) = buffer.withUnsafeMutableBytes { raw -> (Int, Int) in
+            var v = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
+            let r = cls_ptrace(Int32(CLS_PTRACE_GETREGSET), tid, UnsafeMutableRawPointer(bitPattern: Int(CLS_NT_X86_XSTATE)), &v)
+            return (r, v.iov_len)
+        }
+        if r != 0 {
+            let e = errno
+            if e == ESRCH { throw .exited(tid: tid) }
+            throw .failed(request: "PTRACE_GETREGSET NT_X86_XSTATE", tid: tid, errno: e)
+        }
+        return Array(buffer[0..<n])
     }
 
     /// PTRACE_GETREGS.
