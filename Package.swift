@@ -58,7 +58,8 @@ let package = Package(
             swiftSettings: testHooks
         ),
         // Patch creation (bundle create; later: from source with the object differ).
-        .target(name: "SutureBuild", dependencies: ["SutureCore", "SutureELF", "SuturePatching"]),
+        .target(name: "SutureBuild", dependencies: ["SutureCore", "SutureELF", "SuturePatching",
+                                               .product(name: "Crypto", package: "swift-crypto")]),
         // The CLI.
         .executableTarget(
             name: "suture",

@@ -204,35 +204,10 @@ public enum UserBundleBuilder {
                 throw UserBundleError("function \(r.old) is ambiguous: \(found.count) definitions at " +
                     found.map { "0x" + String($0.value, radix: 16) }.joined(separator: ", ") + " (static functions in several files)")
             }
-            let offset = sym.value - symbolLinkBase
-            let code: [UInt8]
-            do { code = try target.bytes(atVirtualAddress: linkBase + offset, count: Int(sym.size)) } catch {
-                throw UserBundleError("function \(r.old): cannot read its code: \(error.message)")
-            }
-            let start = X86Detour.siteOffset(entryBytes: code)
-            guard sym.size >= X86Detour.minimumFunctionSize(entryBytes: code) else {
-                throw UserBundleError("function \(r.old) is \(sym.size) bytes, shorter than the \(X86Detour.minimumFunctionSize(entryBytes: code))-byte detour\(start > 0 ? " (after endbr64)" : ""): writing it would overwrite the next function")
-            }
-            // Branches into the detour bytes (start, start + 5) from the function and its .cold part.
-            var regions: [(name: String, address: UInt64, code: [UInt8])] = [(r.old, sym.value, code)]
-            for cold in symbols where cold.type == ELFSymbol.typeFunction && (cold.name == r.old + ".cold" || cold.name.hasPrefix(r.old + ".cold.")) {
-                if let bytes = try? target.bytes(atVirtualAddress: linkBase + (cold.value - symbolLinkBase), count: Int(cold.size)) {
-                    regions.append((cold.name, cold.value, bytes))
-                }
-            }
-            let site = sym.value + start
-            for region in regions {
-                let scan = X86BranchScanner.branchTargets(in: region.code)
-                for t in scan.targets {
-                    let absolute = UInt64(bitPattern: Int64(bitPattern: region.address) &+ t)
-                    if X86Detour.landsInside(absolute, site: site) {
-                        throw UserBundleError("function \(r.old): a branch in \(region.name) lands at entry+\(absolute - sym.value), inside the \(X86Detour.jumpSize)-byte detour at entry+\(start); it cannot be patched safely\(scan.decoded ? "" : " (conservative scan: the decoder did not understand all of \(region.name))")")
-                    }
-                }
-            }
-            functions.append(FunctionPatch(symbol: r.old, offset: offset, size: sym.size,
-                                           expectedBytes: code.prefix(16).map { String(format: "%02x", $0) }.joined(),
-                                           replacement: r.new))
+            let coldParts = symbols.filter { $0.type == ELFSymbol.typeFunction && ($0.name == r.old + ".cold" || $0.name.hasPrefix(r.old + ".cold.")) }
+                .map { (name: $0.name, offset: $0.value - symbolLinkBase, size: $0.size) }
+            functions.append(try functionPatch(target: target, linkBase: linkBase, symbol: r.old, offset: sym.value - symbolLinkBase,
+                                               size: sym.size, coldParts: coldParts, replacement: r.new))
         }
 
         // The payload: undefined symbols → target symbols or imports; validate with the linker.
@@ -296,6 +271,45 @@ public enum UserBundleBuilder {
                                       target: BundleTarget(package: package, version: packageVersion, arch: "x86_64"),
                                       entities: [entity], patches: sourcePatches)
         return (metadata, payloadName)
+    }
+
+    /// Reads a target function's code at `offset` (from the link base), refuses it when the detour cannot be
+    /// written safely (shorter than the detour, or a direct branch in it or its `.cold` parts lands inside
+    /// the detour bytes; ``X86Detour``), and returns its bundle record with the first ≤ 16 bytes as
+    /// `expected_bytes`. Shared by `bundle create` (functions looked up by name) and `suture build`
+    /// (functions resolved by the object differ).
+    /// - Throws: `UserBundleError` naming the function.
+    static func functionPatch(target: ELFObjectFile, linkBase: UInt64, symbol: String, offset: UInt64, size: UInt64,
+                              coldParts: [(name: String, offset: UInt64, size: UInt64)],
+                              replacement: String) throws(UserBundleError) -> FunctionPatch {
+        let code: [UInt8]
+        do { code = try target.bytes(atVirtualAddress: linkBase + offset, count: Int(size)) } catch {
+            throw UserBundleError("function \(symbol): cannot read its code: \(error.message)")
+        }
+        let start = X86Detour.siteOffset(entryBytes: code)
+        guard size >= X86Detour.minimumFunctionSize(entryBytes: code) else {
+            throw UserBundleError("function \(symbol) is \(size) bytes, shorter than the \(X86Detour.minimumFunctionSize(entryBytes: code))-byte detour\(start > 0 ? " (after endbr64)" : ""): writing it would overwrite the next function")
+        }
+        // Branches into the detour bytes from the function and its .cold parts.
+        var regions: [(name: String, offset: UInt64, code: [UInt8])] = [(symbol, offset, code)]
+        for cold in coldParts {
+            if let bytes = try? target.bytes(atVirtualAddress: linkBase + cold.offset, count: Int(cold.size)) {
+                regions.append((cold.name, cold.offset, bytes))
+            }
+        }
+        let site = offset + start
+        for region in regions {
+            let scan = X86BranchScanner.branchTargets(in: region.code)
+            for t in scan.targets {
+                let landing = UInt64(bitPattern: Int64(bitPattern: region.offset) &+ t)
+                if X86Detour.landsInside(landing, site: site) {
+                    throw UserBundleError("function \(symbol): a branch in \(region.name) lands at entry+\(landing - offset), inside the \(X86Detour.jumpSize)-byte detour at entry+\(start); it cannot be patched safely\(scan.decoded ? "" : " (conservative scan: the decoder did not understand all of \(region.name))")")
+                }
+            }
+        }
+        return FunctionPatch(symbol: symbol, offset: offset, size: size,
+                             expectedBytes: code.prefix(16).map { String(format: "%02x", $0) }.joined(),
+                             replacement: replacement)
     }
 
     static func absolute(_ path: String) -> String {

@@ -15,6 +15,7 @@ struct Suture: ParsableCommand {
             SnapshotCommand.self,
             KernelDriverCommand.self,
             BundleCommand.self,
+            BuildCommand.self,
             ApplyCommand.self,
             HistoryCommand.self,
             RollbackCommand.self,

@@ -13,13 +13,19 @@ public struct CompiledUnit: Sendable, Hashable, Codable {
     public var arguments: [String]
     /// Working directory of the compile.
     public var directory: String
+    /// For an original unit: the same source compiled without the wrapper's flags (as the target was), which
+    /// the target check compares against the target's bytes. `-ffunction-sections` changes how the assembler
+    /// relaxes branches (a `jmp rel32` in one `.text` can become `jmp rel8` in a function's own section), so
+    /// the instrumented object does not always reproduce a target built without it. Nil: check `object`.
+    public var verificationObject: String?
 
     /// Creates a unit record.
-    public init(source: String, object: String, arguments: [String], directory: String) {
+    public init(source: String, object: String, arguments: [String], directory: String, verificationObject: String? = nil) {
         self.source = source
         self.object = object
         self.arguments = arguments
         self.directory = directory
+        self.verificationObject = verificationObject
     }
 }
 

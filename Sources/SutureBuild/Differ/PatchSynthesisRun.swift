@@ -92,7 +92,10 @@ struct PatchSynthesisRun {
         //    target has the same bytes, relocation fields masked.
         var unitsInTarget = Set<String>()
         for pair in pairs {
-            guard let o = pair.original else { continue }
+            guard var o = pair.original else { continue }
+            if let plain = originals[pair.unit]?.verificationObject {
+                o = try RelocatableObject(unit: pair.unit, path: plain)
+            }
             if try TargetVerifier.verify(o, against: target, debug: debug) { unitsInTarget.insert(pair.unit) }
         }
 
