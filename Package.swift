@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "suture", targets: ["suture"]),
         .library(name: "SutureCore", targets: ["SutureCore"]),
         .library(name: "SuturePatching", targets: ["SuturePatching"]),
+        .library(name: "SutureBuild", targets: ["SutureBuild"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -25,5 +25,7 @@ let package = Package(
             .product(name: "SutureCore", package: "Suture"),
             .product(name: "SuturePatching", package: "Suture"),
         ]),
+        // `suture build` (pipeline in-process) vs one plain build of the same tree: first and second patch.
+        .executableTarget(name: "BuildBenchmark", dependencies: [.product(name: "SutureBuild", package: "Suture")]),
     ]
 )
